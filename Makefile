@@ -1,0 +1,47 @@
+# viewlog: see README.md.
+GO      ?= go
+BIN     ?= bin
+COMPOSE ?= docker compose
+
+.PHONY: all build run-local test vet unit bench fuzz up down logs ps clean
+
+all: build
+
+## build: the three binaries into bin/
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+## run-local: embedded broker + producer + consumer, output in data/output_data, until Ctrl-C
+run-local: build
+	./scripts/run-local.sh
+
+## test: vet, then every test (unit, fuzz seeds, end-to-end against a broker process) with -race
+test: vet
+	$(GO) test -race -count=1 -timeout 12m ./...
+
+vet:
+	$(GO) vet ./...
+
+## bench: throughput and resource figures (medians of several runs)
+bench: build
+	$(GO) test -run '^$$' -bench . -benchtime 2x -count 5 ./internal/record ./internal/window
+	$(GO) run ./scripts/bench
+
+## fuzz: run each fuzz target for FUZZTIME (default 1m)
+FUZZTIME ?= 1m
+fuzz:
+	$(GO) test ./internal/record -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/campaigns -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+
+## up/down/logs/ps: the Docker Compose deployment
+up:
+	$(COMPOSE) up --build -d
+down:
+	$(COMPOSE) down
+logs:
+	$(COMPOSE) logs -f
+ps:
+	$(COMPOSE) ps
+
+clean:
+	rm -rf $(BIN)

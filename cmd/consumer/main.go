@@ -1,0 +1,97 @@
+// Command consumer aggregates ad view events from Kafka into per-minute,
+// per-campaign Parquet files. Settings come from the environment (see
+// README).
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/viewlog/viewlog/internal/campaigns"
+	"github.com/viewlog/viewlog/internal/config"
+	"github.com/viewlog/viewlog/internal/consumer"
+	"github.com/viewlog/viewlog/internal/kafkaio"
+	"github.com/viewlog/viewlog/internal/metrics"
+	"github.com/viewlog/viewlog/internal/parquetsink"
+	"github.com/viewlog/viewlog/internal/window"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, nil, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "consumer:", err)
+		os.Exit(1)
+	}
+}
+
+// run wires the consumer. environ nil means the process environment.
+func run(ctx context.Context, environ map[string]string, stderr io.Writer) error {
+	cfg, err := config.LoadConsumer(environ)
+	if err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel.Level()}))
+	table, err := campaigns.LoadFile(cfg.CampaignsPath)
+	if err != nil {
+		return err
+	}
+	sink, err := parquetsink.New(cfg.OutputDir)
+	if err != nil {
+		return err
+	}
+	if n, err := sink.RemoveStaleTemp(10*time.Minute, time.Now()); err != nil {
+		log.Warn("cleaning temporary files", "err", err)
+	} else if n > 0 {
+		log.Info("removed temporary files left by an interrupted write", "count", n)
+	}
+	log.Info("consumer starting", "brokers", cfg.Brokers, "topic", cfg.Topic, "group", cfg.GroupID,
+		"window", time.Duration(cfg.Window), "watermark_delay", time.Duration(cfg.WatermarkDelay),
+		"interval", time.Duration(cfg.Interval), "campaigns", table.Len(), "output", cfg.OutputDir)
+
+	if err := kafkaio.WaitForBroker(ctx, log, cfg.Brokers, 0, time.Second); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	group, err := kafkaio.NewGroup(kafkaio.GroupConfig{
+		Brokers:        cfg.Brokers,
+		Topic:          cfg.Topic,
+		GroupID:        cfg.GroupID,
+		Latest:         cfg.StartingOffsets == "latest",
+		SessionTimeout: time.Duration(cfg.SessionTimeout),
+	}, log)
+	if err != nil {
+		return err
+	}
+	reg := metrics.NewRegistry()
+	c := consumer.New(consumer.Config{
+		Topic:           cfg.Topic,
+		Window:          window.Config{Size: time.Duration(cfg.Window), WatermarkDelay: time.Duration(cfg.WatermarkDelay)},
+		Interval:        time.Duration(cfg.Interval),
+		MaxBatchRecords: cfg.MaxBatchRecords,
+	}, log, group, table, sink, consumer.NewMetrics(reg))
+
+	g, gctx := errgroup.WithContext(ctx)
+	runCtx, done := context.WithCancel(gctx)
+	g.Go(func() error {
+		defer done()
+		return c.Run(runCtx)
+	})
+	if cfg.MetricsAddr != "" {
+		g.Go(func() error { return metrics.Serve(runCtx, log, cfg.MetricsAddr, reg) })
+	}
+	err = g.Wait()
+	t := c.Totals()
+	log.Info("consumer stopped", "total", t.LogValue())
+	return err
+}

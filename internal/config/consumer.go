@@ -1,0 +1,58 @@
+package config
+
+import (
+	"errors"
+	"strconv"
+	"time"
+)
+
+// Consumer is the consumer's configuration.
+type Consumer struct {
+	Brokers Brokers `env:"KAFKA_SERVER" envDefault:"localhost:9092" forms:"comma-separated host:port list (\"localhost:9092,other:9092\")"`
+	Topic   string  `env:"TOPIC_NAME" envDefault:"view_log"`
+	GroupID string  `env:"CONSUMER_GROUP_ID" envDefault:"view-log-aggregator"`
+	// StartingOffsets applies when the group has no committed offset.
+	StartingOffsets string   `env:"STARTING_OFFSETS" envDefault:"earliest"`
+	Interval        Interval `env:"CONSUMER_INTERVAL" envDefault:"5" forms:"whole seconds (\"5\") or a Go duration (\"250ms\", \"1m30s\"), greater than 0"`
+	Window          Duration `env:"WINDOW_DURATION" envDefault:"1 minute" forms:"\"<n> <unit>\" with unit millisecond(s), second(s), minute(s), hour(s) or day(s) (\"1 minute\"), or a Go duration (\"1m\"); a whole number of seconds"`
+	WatermarkDelay  Duration `env:"WATERMARK_DELAY" envDefault:"10 seconds" forms:"\"<n> <unit>\" with unit millisecond(s), second(s), minute(s), hour(s) or day(s) (\"10 seconds\"), or a Go duration (\"10s\")"`
+	CampaignsPath   string   `env:"CAMPAIGNS_CSV_PATH" envDefault:"data/log_data/input_data/campaigns.csv"`
+	OutputDir       string   `env:"OUTPUT_DIR" envDefault:"data/output_data"`
+	LogLevel        LogLevel `env:"LOG_LEVEL" envDefault:"INFO" forms:"DEBUG, INFO, WARN, ERROR"`
+	// MaxBatchRecords bounds one micro-batch, so memory stays bounded when
+	// the consumer starts far behind.
+	MaxBatchRecords int `env:"MAX_BATCH_RECORDS" envDefault:"200000" forms:"an integer from 1 to 10000000"`
+	// SessionTimeout is how long the group waits for a silent member before
+	// giving its partitions to others.
+	SessionTimeout Interval `env:"CONSUMER_SESSION_TIMEOUT" envDefault:"10s" forms:"whole seconds or a Go duration, from 6s to 5m"`
+	MetricsAddr    string   `env:"METRICS_ADDR" forms:"host:port to listen on (\":9102\"), or empty for none"`
+}
+
+// LoadConsumer reads the consumer's configuration from environ, or from the
+// process environment if environ is nil.
+func LoadConsumer(environ map[string]string) (Consumer, error) {
+	c, err := parse[Consumer](environ)
+	if err != nil {
+		return c, err
+	}
+	return c, c.validate()
+}
+
+func (c Consumer) validate() error {
+	var errs []error
+	check(&errs, validTopic(c.Topic), "TOPIC_NAME", c.Topic, "not a Kafka topic name", topicForms)
+	check(&errs, c.GroupID != "", "CONSUMER_GROUP_ID", c.GroupID, "empty", "a non-empty consumer group name")
+	check(&errs, c.StartingOffsets == "earliest" || c.StartingOffsets == "latest", "STARTING_OFFSETS", c.StartingOffsets, "unknown", "earliest, latest")
+	check(&errs, c.Interval > 0, "CONSUMER_INTERVAL", time.Duration(c.Interval).String(), "must be greater than 0", IntervalForms)
+	w := time.Duration(c.Window)
+	// minute_timestamp has second precision: shorter or fractional windows
+	// would put two windows in one directory.
+	check(&errs, w >= time.Second && w%time.Second == 0, "WINDOW_DURATION", w.String(), "must be a whole number of seconds, at least 1", DurationForms)
+	check(&errs, c.CampaignsPath != "", "CAMPAIGNS_CSV_PATH", c.CampaignsPath, "empty", "a path to a CSV file")
+	check(&errs, c.OutputDir != "", "OUTPUT_DIR", c.OutputDir, "empty", "a directory path")
+	check(&errs, c.MaxBatchRecords >= 1 && c.MaxBatchRecords <= 10_000_000, "MAX_BATCH_RECORDS", strconv.Itoa(c.MaxBatchRecords), "out of range", "an integer from 1 to 10000000")
+	st := time.Duration(c.SessionTimeout)
+	check(&errs, st >= 6*time.Second && st <= 5*time.Minute, "CONSUMER_SESSION_TIMEOUT", st.String(), "out of range", "whole seconds or a Go duration, from 6s to 5m")
+	check(&errs, validListen(c.MetricsAddr), "METRICS_ADDR", c.MetricsAddr, "not host:port", "host:port to listen on (\":9102\"), or empty for none")
+	return errors.Join(errs...)
+}

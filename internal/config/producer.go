@@ -1,0 +1,43 @@
+package config
+
+import (
+	"errors"
+	"strconv"
+	"time"
+)
+
+// Producer is the producer's configuration.
+type Producer struct {
+	Brokers   Brokers  `env:"KAFKA_SERVER" envDefault:"localhost:9092" forms:"comma-separated host:port list (\"localhost:9092,other:9092\")"`
+	Topic     string   `env:"TOPIC_NAME" envDefault:"view_log"`
+	Interval  Interval `env:"PRODUCER_INTERVAL" envDefault:"1" forms:"whole seconds (\"5\") or a Go duration (\"250ms\", \"1m30s\"), not negative; 0 sends as fast as possible"`
+	BatchSize int      `env:"PRODUCER_BATCH_SIZE" envDefault:"10" forms:"an integer from 1 to 1000000"`
+	// MaxRetries bounds the attempts to reach the broker at start.
+	MaxRetries int      `env:"MAX_RETRIES" envDefault:"10" forms:"an integer from 0 to 1000"`
+	RetryDelay Interval `env:"RETRY_DELAY" envDefault:"2" forms:"whole seconds (\"5\") or a Go duration (\"250ms\"), not negative"`
+	LogLevel   LogLevel `env:"LOG_LEVEL" envDefault:"INFO" forms:"DEBUG, INFO, WARN, ERROR"`
+	// MetricsAddr, if set, serves Prometheus metrics on /metrics.
+	MetricsAddr string `env:"METRICS_ADDR" forms:"host:port to listen on (\":9101\"), or empty for none"`
+}
+
+// LoadProducer reads the producer's configuration from environ, or from the
+// process environment if environ is nil.
+func LoadProducer(environ map[string]string) (Producer, error) {
+	c, err := parse[Producer](environ)
+	if err != nil {
+		return c, err
+	}
+	return c, c.validate()
+}
+
+func (c Producer) validate() error {
+	var errs []error
+	check(&errs, validTopic(c.Topic), "TOPIC_NAME", c.Topic, "not a Kafka topic name", topicForms)
+	check(&errs, c.BatchSize >= 1 && c.BatchSize <= 1_000_000, "PRODUCER_BATCH_SIZE", strconv.Itoa(c.BatchSize), "out of range", "an integer from 1 to 1000000")
+	check(&errs, c.MaxRetries >= 0 && c.MaxRetries <= 1000, "MAX_RETRIES", strconv.Itoa(c.MaxRetries), "out of range", "an integer from 0 to 1000")
+	check(&errs, validListen(c.MetricsAddr), "METRICS_ADDR", c.MetricsAddr, "not host:port", "host:port to listen on (\":9101\"), or empty for none")
+	return errors.Join(errs...)
+}
+
+// IntervalDuration is the pause between batches.
+func (c Producer) IntervalDuration() time.Duration { return time.Duration(c.Interval) }

@@ -1,0 +1,84 @@
+// Package kafkaio is the pipeline's Kafka I/O, built on segmentio/kafka-go:
+// waiting for the broker, a producer-side writer tuned for small batches, and
+// a consumer group that fetches each assigned partition directly and commits
+// offsets together with a metadata string.
+//
+// The consumer side does not use kafka-go's Reader. The Reader offers no way
+// to attach metadata to a commit, hides rebalances, and can hand out messages
+// of a partition it no longer owns. Here a Generation owns its fetchers: when
+// the generation ends, they stop, and nothing fetched under it survives.
+package kafkaio
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// slogLogger bridges kafka-go's Printf-style logger to slog.
+type slogLogger struct {
+	log   *slog.Logger
+	level slog.Level
+}
+
+func (l slogLogger) Printf(format string, args ...any) {
+	l.log.Log(context.Background(), l.level, fmt.Sprintf(format, args...))
+}
+
+// WaitForBroker dials the bootstrap brokers until one answers a metadata
+// request, logging each failed attempt, with exponential backoff from delay up
+// to 30 s. It gives up after retries failed attempts (0 means try forever) or
+// when ctx is done.
+func WaitForBroker(ctx context.Context, log *slog.Logger, brokers []string, retries int, delay time.Duration) error {
+	delay = max(delay, 100*time.Millisecond)
+	for attempt := 1; ; attempt++ {
+		err := probe(ctx, brokers)
+		if err == nil {
+			if attempt > 1 {
+				log.Info("broker reachable", "brokers", brokers, "attempt", attempt)
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if retries > 0 && attempt >= retries {
+			return fmt.Errorf("broker %v not reachable after %d attempts: %w", brokers, attempt, err)
+		}
+		log.Warn("broker not reachable, retrying", "brokers", brokers, "attempt", attempt, "retry_in", delay, "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 30*time.Second)
+	}
+}
+
+func probe(ctx context.Context, brokers []string) error {
+	var last error
+	for _, b := range brokers {
+		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		conn, err := (&kafka.Dialer{Timeout: 5 * time.Second}).DialContext(dctx, "tcp", b)
+		cancel()
+		if err != nil {
+			last = err
+			continue
+		}
+		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+		_, err = conn.Brokers()
+		conn.Close()
+		if err == nil {
+			return nil
+		}
+		last = err
+	}
+	return last
+}
+
+// addr is the bootstrap list as a net.Addr for kafka.Client requests.
+func addr(brokers []string) net.Addr { return kafka.TCP(brokers...) }
