@@ -80,7 +80,13 @@ func (a Aggregate) AvgDuration() float64 {
 	hi, lo := bits.Mul64(uint64(a.SumDuration), 200)
 	lo, carry := bits.Add64(lo, uint64(a.Count), 0)
 	hi += carry
-	q, _ := bits.Div64(hi, lo, 2*uint64(a.Count))
+	d := 2 * uint64(a.Count)
+	if hi >= d {
+		// The rounded value does not fit 64 bits; at that magnitude a
+		// float64 has no decimals to round anyway.
+		return float64(a.SumDuration) / float64(a.Count)
+	}
+	q, _ := bits.Div64(hi, lo, d)
 	return float64(q) / 100
 }
 

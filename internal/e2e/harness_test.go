@@ -1,0 +1,317 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	_ "github.com/duckdb/duckdb-go/v2"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/viewlog/viewlog/internal/kafkaio"
+)
+
+// bin holds the binaries built once for the package's tests.
+var bin string
+
+func TestMain(m *testing.M) {
+	os.Exit(func() int {
+		dir, err := os.MkdirTemp("", "viewlog-e2e-bin")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		// The children are built with the race detector too: the
+		// end-to-end runs are where the consumer's goroutines meet.
+		cmd := exec.Command("go", "build", "-race", "-o", dir+string(os.PathSeparator), "./cmd/devbroker", "./cmd/producer", "./cmd/consumer")
+		cmd.Dir = moduleRoot()
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build binaries:", err)
+			return 1
+		}
+		bin = dir
+		return m.Run()
+	}())
+}
+
+func moduleRoot() string {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		panic(err)
+	}
+	return filepath.Dir(strings.TrimSpace(string(out)))
+}
+
+// proc is a child process whose output is kept for the test log.
+type proc struct {
+	t    *testing.T
+	name string
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan struct{}
+	err  error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func start(t *testing.T, name string, env map[string]string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(bin, name), args...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	p := &proc{t: t, name: name, cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p.out, p.out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("--- %s output ---\n%s", name, p.out.String())
+		}
+	})
+	return p
+}
+
+// stop sends SIGTERM and returns the exit error and how long the exit took.
+func (p *proc) stop(timeout time.Duration) (error, time.Duration) {
+	began := time.Now()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return p.err, time.Since(began)
+	case <-time.After(timeout):
+		p.cmd.Process.Kill()
+		<-p.done
+		return fmt.Errorf("%s did not exit within %v of SIGTERM", p.name, timeout), time.Since(began)
+	}
+}
+
+func (p *proc) kill() {
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startBroker runs the development broker as a child process.
+func startBroker(t *testing.T, partitions int) (string, *proc) {
+	t.Helper()
+	addr := freePort(t)
+	p := start(t, "devbroker", map[string]string{"DEVBROKER_ADDR": addr, "DEVBROKER_PARTITIONS": strconv.Itoa(partitions)})
+	waitFor(t, 20*time.Second, "broker listening", func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	return addr, p
+}
+
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// message is a record to produce: key and value as bytes.
+type message struct {
+	key, value string
+}
+
+// produceKcat writes msgs with kcat, partitioned by key with murmur2 as the
+// Java client (and the project's producer) does. It reports false if kcat is
+// not installed and the environment does not require it.
+func produceKcat(t *testing.T, broker, topic string, msgs []message) bool {
+	t.Helper()
+	path, err := exec.LookPath("kcat")
+	if err != nil {
+		if os.Getenv("VIEWLOG_REQUIRE_KCAT") != "" {
+			t.Fatal("kcat not found; install it (apt-get install kcat)")
+		}
+		t.Log("kcat not found (apt-get install kcat); writing its share with the project's writer instead")
+		return false
+	}
+	var in bytes.Buffer
+	for _, m := range msgs {
+		if strings.ContainsAny(m.key+m.value, "\n\t") {
+			t.Fatalf("kcat input cannot hold tab or newline: %q", m.value)
+		}
+		in.WriteString(m.key + "\t" + m.value + "\n")
+	}
+	cmd := exec.Command(path, "-P", "-b", broker, "-t", topic, "-K", "\t", "-X", "partitioner=murmur2_random", "-X", "acks=all")
+	cmd.Stdin = &in
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("kcat: %v\n%s", err, out)
+	}
+	return true
+}
+
+// produceGo writes msgs with the project's Kafka writer.
+func produceGo(t *testing.T, broker, topic string, msgs []message) {
+	t.Helper()
+	w := kafkaio.NewWriter(kafkaio.WriterConfig{Brokers: []string{broker}, Topic: topic, BatchSize: 500}, discardLogger())
+	defer w.Close()
+	km := make([]kafka.Message, len(msgs))
+	for i, m := range msgs {
+		km[i] = kafka.Message{Key: []byte(m.key), Value: []byte(m.value)}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for len(km) > 0 {
+		n := min(len(km), 500)
+		if err := w.WriteMessages(ctx, km[:n]...); err != nil {
+			t.Fatalf("produce: %v", err)
+		}
+		km = km[n:]
+	}
+}
+
+// outRow is one output row as an analyst reads it: partition columns from the
+// path, the rest from the file.
+type outRow struct {
+	Network     int64
+	Minute      string
+	Campaign    int64
+	AvgDuration float64
+	TotalCount  int64
+	SumDuration int64
+	WindowStart time.Time
+	WindowEnd   time.Time
+}
+
+func (r outRow) key() string { return fmt.Sprintf("%d/%s/%d", r.Network, r.Minute, r.Campaign) }
+
+// readOutput reads every Parquet file under dir with DuckDB and hive
+// partitioning, exactly as the README tells analysts to.
+func readOutput(t *testing.T, dir string) []outRow {
+	t.Helper()
+	if files, _ := filepath.Glob(filepath.Join(dir, "*", "*", "*.parquet")); len(files) == 0 {
+		return nil
+	}
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	q := fmt.Sprintf(`SELECT network_id, CAST(minute_timestamp AS VARCHAR), campaign_id, avg_duration, total_count, sum_duration,
+		window_start, window_end
+		FROM read_parquet('%s/**/*.parquet', hive_partitioning = true, hive_types_autocast = false)
+		ORDER BY minute_timestamp, campaign_id`, dir)
+	rows, err := db.Query(q)
+	if err != nil {
+		t.Fatalf("duckdb: %v", err)
+	}
+	defer rows.Close()
+	var out []outRow
+	for rows.Next() {
+		var r outRow
+		var network string
+		if err := rows.Scan(&network, &r.Minute, &r.Campaign, &r.AvgDuration, &r.TotalCount, &r.SumDuration, &r.WindowStart, &r.WindowEnd); err != nil {
+			t.Fatal(err)
+		}
+		r.Network, _ = strconv.ParseInt(network, 10, 64)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+var totalRe = regexp.MustCompile(`msg="consumer stopped" (.*)$`)
+
+// finalTotals parses the consumer's last log line into name -> count.
+func finalTotals(t *testing.T, out string) map[string]int64 {
+	t.Helper()
+	var line string
+	for _, l := range strings.Split(out, "\n") {
+		if m := totalRe.FindStringSubmatch(l); m != nil {
+			line = m[1]
+		}
+	}
+	if line == "" {
+		t.Fatalf("no final totals in consumer output")
+	}
+	got := map[string]int64{}
+	for _, f := range strings.Fields(line) {
+		k, v, ok := strings.Cut(f, "=")
+		if !ok {
+			continue
+		}
+		k = strings.TrimPrefix(k, "total.")
+		if k == "rejected_by" {
+			for _, kv := range strings.Split(strings.Trim(v, `"`), ",") {
+				if r, n, ok := strings.Cut(kv, ":"); ok {
+					got["rejected."+r], _ = strconv.ParseInt(n, 10, 64)
+				}
+			}
+			continue
+		}
+		got[k], _ = strconv.ParseInt(v, 10, 64)
+	}
+	return got
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
