@@ -84,11 +84,7 @@ func (c *Consumer) Totals() Counts {
 // what is durable, leaves the group and returns nil. It returns an error only
 // for failures that retrying cannot fix.
 func (c *Consumer) Run(ctx context.Context) error {
-	defer func() {
-		if err := c.group.Close(); err != nil {
-			c.log.Warn("leave consumer group", "err", err)
-		}
-	}()
+	defer c.leaveGroup()
 	for {
 		gen, err := c.group.Next(ctx)
 		if ctx.Err() != nil {
@@ -105,6 +101,24 @@ func (c *Consumer) Run(ctx context.Context) error {
 			return nil
 		}
 		c.log.Info("generation ended; rejoining", "generation", gen.ID())
+	}
+}
+
+// leaveGroup leaves the group so that others take over at once, but waits
+// at most a few seconds: kafka-go rejoins as soon as a generation ends, and
+// that join can block until a dead member's session expires. Shutdown must
+// not wait for it; the broker drops this member after its session timeout
+// anyway.
+func (c *Consumer) leaveGroup() {
+	done := make(chan error, 1)
+	go func() { done <- c.group.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			c.log.Warn("leave consumer group", "err", err)
+		}
+	case <-time.After(3 * time.Second):
+		c.log.Warn("leaving the consumer group is taking long; exiting without waiting (the broker expires this member after its session timeout)")
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -185,32 +186,48 @@ type message struct {
 // not installed and the environment does not require it.
 func produceKcat(t *testing.T, broker, topic string, msgs []message) bool {
 	t.Helper()
+	ok, err := kcat(broker, topic, msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ok {
+		t.Log("kcat not found (apt-get install kcat); writing its share with the project's writer instead")
+	}
+	return ok
+}
+
+func kcat(broker, topic string, msgs []message) (bool, error) {
 	path, err := exec.LookPath("kcat")
 	if err != nil {
 		if os.Getenv("VIEWLOG_REQUIRE_KCAT") != "" {
-			t.Fatal("kcat not found; install it (apt-get install kcat)")
+			return false, errors.New("kcat not found; install it (apt-get install kcat)")
 		}
-		t.Log("kcat not found (apt-get install kcat); writing its share with the project's writer instead")
-		return false
+		return false, nil
 	}
 	var in bytes.Buffer
 	for _, m := range msgs {
 		if strings.ContainsAny(m.key+m.value, "\n\t") {
-			t.Fatalf("kcat input cannot hold tab or newline: %q", m.value)
+			return false, fmt.Errorf("kcat input cannot hold tab or newline: %q", m.value)
 		}
 		in.WriteString(m.key + "\t" + m.value + "\n")
 	}
 	cmd := exec.Command(path, "-P", "-b", broker, "-t", topic, "-K", "\t", "-X", "partitioner=murmur2_random", "-X", "acks=all")
 	cmd.Stdin = &in
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("kcat: %v\n%s", err, out)
+		return false, fmt.Errorf("kcat: %v\n%s", err, out)
 	}
-	return true
+	return true, nil
 }
 
 // produceGo writes msgs with the project's Kafka writer.
 func produceGo(t *testing.T, broker, topic string, msgs []message) {
 	t.Helper()
+	if err := writeGo(broker, topic, msgs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func writeGo(broker, topic string, msgs []message) error {
 	w := kafkaio.NewWriter(kafkaio.WriterConfig{Brokers: []string{broker}, Topic: topic, BatchSize: 500}, discardLogger())
 	defer w.Close()
 	km := make([]kafka.Message, len(msgs))
@@ -222,10 +239,11 @@ func produceGo(t *testing.T, broker, topic string, msgs []message) {
 	for len(km) > 0 {
 		n := min(len(km), 500)
 		if err := w.WriteMessages(ctx, km[:n]...); err != nil {
-			t.Fatalf("produce: %v", err)
+			return fmt.Errorf("produce: %w", err)
 		}
 		km = km[n:]
 	}
+	return nil
 }
 
 // outRow is one output row as an analyst reads it: partition columns from the
