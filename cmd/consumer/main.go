@@ -55,7 +55,8 @@ func run(ctx context.Context, environ map[string]string, stderr io.Writer) error
 	}
 	log.Info("consumer starting", "brokers", cfg.Brokers, "topic", cfg.Topic, "group", cfg.GroupID,
 		"window", time.Duration(cfg.Window), "watermark_delay", time.Duration(cfg.WatermarkDelay),
-		"interval", time.Duration(cfg.Interval), "campaigns", table.Len(), "output", cfg.OutputDir)
+		"interval", time.Duration(cfg.Interval), "campaigns", table.Len(), "output", cfg.OutputDir,
+		"dead_letter_topic", deadLetterTopic(cfg))
 
 	if err := kafkaio.WaitForBroker(ctx, log, cfg.Brokers, 0, time.Second); err != nil {
 		if ctx.Err() != nil {
@@ -73,13 +74,24 @@ func run(ctx context.Context, environ map[string]string, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	// A nil interface, not a nil *kafka.Writer, turns dead-lettering off.
+	var dead consumer.DeadLetters
+	if cfg.DeadLetter {
+		w := kafkaio.NewWriter(kafkaio.WriterConfig{Brokers: cfg.Brokers, Topic: cfg.DeadLetterTopic, BatchSize: 1000}, log)
+		defer func() {
+			if err := w.Close(); err != nil {
+				log.Warn("close dead-letter writer", "err", err)
+			}
+		}()
+		dead = w
+	}
 	reg := metrics.NewRegistry()
 	c := consumer.New(consumer.Config{
 		Topic:           cfg.Topic,
 		Window:          window.Config{Size: time.Duration(cfg.Window), WatermarkDelay: time.Duration(cfg.WatermarkDelay)},
 		Interval:        time.Duration(cfg.Interval),
 		MaxBatchRecords: cfg.MaxBatchRecords,
-	}, log, group, table, sink, consumer.NewMetrics(reg))
+	}, log, group, table, sink, dead, consumer.NewMetrics(reg))
 
 	g, gctx := errgroup.WithContext(ctx)
 	runCtx, done := context.WithCancel(gctx)
@@ -94,4 +106,11 @@ func run(ctx context.Context, environ map[string]string, stderr io.Writer) error
 	t := c.Totals()
 	log.Info("consumer stopped", "total", t.LogValue())
 	return err
+}
+
+func deadLetterTopic(cfg config.Consumer) string {
+	if !cfg.DeadLetter {
+		return "off"
+	}
+	return cfg.DeadLetterTopic
 }

@@ -26,6 +26,11 @@ type Consumer struct {
 	// giving its partitions to others.
 	SessionTimeout Interval `env:"CONSUMER_SESSION_TIMEOUT" envDefault:"10s" forms:"whole seconds or a Go duration, from 6s to 5m"`
 	MetricsAddr    string   `env:"METRICS_ADDR" forms:"host:port to listen on (\":9102\"), or empty for none"`
+	// DeadLetter turns the dead-letter topic on or off.
+	DeadLetter bool `env:"DLQ_ENABLED" envDefault:"true" forms:"true or false"`
+	// DeadLetterTopic receives rejected, late and unknown-campaign records;
+	// empty means TOPIC_NAME + ".dlq".
+	DeadLetterTopic string `env:"DLQ_TOPIC"`
 }
 
 // LoadConsumer reads the consumer's configuration from environ, or from the
@@ -35,12 +40,17 @@ func LoadConsumer(environ map[string]string) (Consumer, error) {
 	if err != nil {
 		return c, err
 	}
+	if c.DeadLetterTopic == "" {
+		c.DeadLetterTopic = c.Topic + ".dlq"
+	}
 	return c, c.validate()
 }
 
 func (c Consumer) validate() error {
 	var errs []error
 	check(&errs, validTopic(c.Topic), "TOPIC_NAME", c.Topic, "not a Kafka topic name", topicForms)
+	check(&errs, validTopic(c.DeadLetterTopic), "DLQ_TOPIC", c.DeadLetterTopic, "not a Kafka topic name", topicForms)
+	check(&errs, !c.DeadLetter || c.DeadLetterTopic != c.Topic, "DLQ_TOPIC", c.DeadLetterTopic, "must differ from TOPIC_NAME", topicForms)
 	check(&errs, c.GroupID != "", "CONSUMER_GROUP_ID", c.GroupID, "empty", "a non-empty consumer group name")
 	check(&errs, c.StartingOffsets == "earliest" || c.StartingOffsets == "latest", "STARTING_OFFSETS", c.StartingOffsets, "unknown", "earliest, latest")
 	check(&errs, c.Interval > 0, "CONSUMER_INTERVAL", time.Duration(c.Interval).String(), "must be greater than 0", IntervalForms)

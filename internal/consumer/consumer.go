@@ -24,9 +24,11 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
+	"github.com/segmentio/kafka-go"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/viewlog/viewlog/internal/campaigns"
@@ -50,6 +52,13 @@ type Sink interface {
 	Write(parquetsink.File) error
 }
 
+// DeadLetters receives the records that are in no output row. WriteMessages
+// returns nil only once the broker has acknowledged every message (kafka-go's
+// Writer with RequiredAcks set and Async unset).
+type DeadLetters interface {
+	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
+}
+
 // Consumer runs the micro-batch loop.
 type Consumer struct {
 	cfg       Config
@@ -57,18 +66,20 @@ type Consumer struct {
 	group     *kafkaio.Group
 	campaigns *campaigns.Table
 	sink      Sink
+	dead      DeadLetters
 	metrics   *Metrics
 
 	mu     sync.Mutex
 	totals Counts
 }
 
-// New returns a consumer; Run starts it.
-func New(cfg Config, log *slog.Logger, group *kafkaio.Group, table *campaigns.Table, sink Sink, metrics *Metrics) *Consumer {
+// New returns a consumer; Run starts it. dead may be nil: rejected, late
+// and unknown-campaign records are then only counted.
+func New(cfg Config, log *slog.Logger, group *kafkaio.Group, table *campaigns.Table, sink Sink, dead DeadLetters, metrics *Metrics) *Consumer {
 	if metrics == nil {
 		metrics = NewMetrics(nil)
 	}
-	return &Consumer{cfg: cfg, log: log, group: group, campaigns: table, sink: sink, metrics: metrics}
+	return &Consumer{cfg: cfg, log: log, group: group, campaigns: table, sink: sink, dead: dead, metrics: metrics}
 }
 
 // Totals returns the counts since start.
@@ -139,6 +150,7 @@ type partition struct {
 	pending   []kafkaio.Fetched
 	counts    Counts
 	closed    []window.Aggregate
+	dead      []kafka.Message
 }
 
 // runGeneration consumes the generation's partitions until the generation
@@ -242,15 +254,22 @@ func (c *Consumer) batch(ctx, genCtx context.Context, gen *kafkaio.Generation, p
 
 	var counts Counts
 	var files []parquetsink.File
+	var dead []kafka.Message
 	for _, p := range parts {
 		counts.add(p.counts)
 		p.counts = Counts{}
 		files = append(files, c.files(p.id, p.closed)...)
 		p.closed = nil
+		dead = append(dead, p.dead...)
+		p.dead = p.dead[:0]
 	}
+	// Both must be durable before the commit that covers them. If either
+	// fails for good, nothing of this batch is committed; whoever owns the
+	// partitions next rebuilds it from the committed offsets.
 	if err := c.write(ctx, genCtx, files); err != nil {
-		// Nothing of this batch is committed; the windows are rebuilt
-		// from the committed offsets by whoever owns the partitions next.
+		return err
+	}
+	if err := c.deadLetter(ctx, genCtx, dead); err != nil {
 		return err
 	}
 	committed, err := c.commit(ctx, gen, parts)
@@ -265,6 +284,7 @@ func (c *Consumer) batch(ctx, genCtx context.Context, gen *kafkaio.Generation, p
 	c.log.Info("batch",
 		"counts", counts.LogValue(),
 		"windows_written", len(files),
+		"dead_lettered", len(dead),
 		"offsets_committed", committed,
 		"duration", time.Since(began).Round(time.Microsecond),
 		"total", totals.LogValue(),
@@ -284,11 +304,13 @@ func (c *Consumer) process(p *partition) {
 			v, reason := record.Decode(m.Value)
 			if reason != record.Valid {
 				p.counts.reject(reason)
+				c.addDeadLetter(p, m, "rejected", reason.String())
 				p.state.Skip(m.Offset)
 				continue
 			}
 			if _, ok := c.campaigns.Lookup(v.CampaignID); !ok {
 				p.counts.Unknown++
+				c.addDeadLetter(p, m, "unknown_campaign", "")
 				p.state.Skip(m.Offset)
 				continue
 			}
@@ -299,11 +321,68 @@ func (c *Consumer) process(p *partition) {
 				p.counts.Duplicate++
 			case window.Late:
 				p.counts.Late++
+				c.addDeadLetter(p, m, "late", "")
 			}
 		}
 	}
 	p.pending = p.pending[:0]
 	p.closed = append(p.closed, p.state.TakeClosed()...)
+}
+
+// Dead-letter headers. The original key, value and headers are kept.
+const (
+	HeaderOutcome   = "viewlog.outcome" // rejected, late or unknown_campaign
+	HeaderReason    = "viewlog.reason"  // the rejection reason
+	HeaderTopic     = "viewlog.source.topic"
+	HeaderPartition = "viewlog.source.partition"
+	HeaderOffset    = "viewlog.source.offset"
+)
+
+// addDeadLetter queues m for the dead-letter topic, unless the partition
+// handled it before its last checkpoint: a replayed late record may well be
+// in an output row written before a crash, and a replayed rejected record
+// was dead-lettered then.
+func (c *Consumer) addDeadLetter(p *partition, m *kafka.Message, outcome, reason string) {
+	if c.dead == nil || p.state.Replayed(m.Offset) {
+		return
+	}
+	headers := make([]kafka.Header, 0, len(m.Headers)+5)
+	headers = append(headers, m.Headers...)
+	headers = append(headers,
+		kafka.Header{Key: HeaderOutcome, Value: []byte(outcome)},
+		kafka.Header{Key: HeaderTopic, Value: []byte(c.cfg.Topic)},
+		kafka.Header{Key: HeaderPartition, Value: strconv.AppendInt(nil, int64(p.id), 10)},
+		kafka.Header{Key: HeaderOffset, Value: strconv.AppendInt(nil, m.Offset, 10)},
+	)
+	if reason != "" {
+		headers = append(headers, kafka.Header{Key: HeaderReason, Value: []byte(reason)})
+	}
+	p.dead = append(p.dead, kafka.Message{Key: m.Key, Value: m.Value, Headers: headers})
+}
+
+// deadLetter writes the batch's dead letters and waits for the broker's
+// acknowledgement, retrying with backoff like write.
+func (c *Consumer) deadLetter(ctx, genCtx context.Context, msgs []kafka.Message) error {
+	backoff := time.Second
+	for len(msgs) > 0 {
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		err := c.dead.WriteMessages(wctx, msgs...)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		c.metrics.deadLetterErrors.Inc()
+		c.log.Error("dead-letter write failed; offsets stay uncommitted, retrying", "records", len(msgs), "retry_in", backoff, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("stopped with unwritten dead letters: %w", err)
+		case <-genCtx.Done():
+			return fmt.Errorf("generation ended with unwritten dead letters: %w", err)
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+	return nil
 }
 
 // files joins closed windows with their networks and groups them into one

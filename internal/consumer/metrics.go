@@ -11,10 +11,12 @@ import (
 // Metrics are the consumer's Prometheus metrics. Records are counted at one
 // place, per batch, labelled by outcome and reason.
 type Metrics struct {
-	records       *prometheus.CounterVec
-	windows       prometheus.Counter
-	writeErrors   prometheus.Counter
-	batchDuration prometheus.Histogram
+	records     *prometheus.CounterVec
+	windows     prometheus.Counter
+	writeErrors prometheus.Counter
+	// deadLetterErrors counts failed dead-letter writes; each is retried.
+	deadLetterErrors prometheus.Counter
+	batchDuration    prometheus.Histogram
 }
 
 // NewMetrics registers the metrics with reg; a nil reg keeps them
@@ -33,6 +35,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "viewlog_consumer_write_errors_total",
 			Help: "Failed attempts to write an output file; each is retried.",
 		}),
+		deadLetterErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "viewlog_consumer_dead_letter_errors_total",
+			Help: "Failed attempts to write to the dead-letter topic; each is retried.",
+		}),
 		batchDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "viewlog_consumer_batch_duration_seconds",
 			Help:    "Time to process, write and commit one micro-batch.",
@@ -47,7 +53,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.records.WithLabelValues("rejected", r.String())
 	}
 	if reg != nil {
-		reg.MustRegister(m.records, m.windows, m.writeErrors, m.batchDuration)
+		reg.MustRegister(m.records, m.windows, m.writeErrors, m.deadLetterErrors, m.batchDuration)
 	}
 	return m
 }

@@ -333,3 +333,57 @@ func finalTotals(t *testing.T, out string) map[string]int64 {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// deadLetter is a record read back from the dead-letter topic.
+type deadLetter struct {
+	key, value string
+	headers    map[string]string
+}
+
+// readTopic reads every record of topic with kafka-go, partition by
+// partition, up to the high watermark.
+func readTopic(t *testing.T, broker, topic string) []deadLetter {
+	t.Helper()
+	conn, err := kafka.Dial("tcp", broker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts, err := conn.ReadPartitions(topic)
+	conn.Close()
+	if err != nil {
+		t.Fatalf("partitions of %s: %v", topic, err)
+	}
+	var out []deadLetter
+	for _, p := range parts {
+		c, err := kafka.DialLeader(context.Background(), "tcp", broker, topic, p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, last, err := c.ReadOffsets()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Seek(first, kafka.SeekAbsolute)
+		for off := first; off < last; {
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			b := c.ReadBatch(1, 10<<20)
+			for {
+				m, err := b.ReadMessage()
+				if err != nil {
+					break
+				}
+				off = m.Offset + 1
+				h := map[string]string{}
+				for _, x := range m.Headers {
+					h[x.Key] = string(x.Value)
+				}
+				out = append(out, deadLetter{key: string(m.Key), value: string(m.Value), headers: h})
+			}
+			if err := b.Close(); err != nil {
+				t.Fatalf("read %s/%d: %v", topic, p.ID, err)
+			}
+		}
+		c.Close()
+	}
+	return out
+}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -109,6 +110,28 @@ func TestPipeline(t *testing.T) {
 		t.Errorf("totals do not add up: %v", got)
 	}
 	checkFiles(t, out)
+
+	// Every rejected, late and unknown-campaign record is in the
+	// dead-letter topic, once, with its reason and source.
+	dead := readTopic(t, broker, topic+".dlq")
+	byOutcome := map[string]int64{}
+	for _, m := range dead {
+		o := m.headers["viewlog.outcome"]
+		if o == "rejected" {
+			o += "." + m.headers["viewlog.reason"]
+		}
+		byOutcome[o]++
+		if m.headers["viewlog.source.topic"] != topic || m.headers["viewlog.source.partition"] == "" || m.headers["viewlog.source.offset"] == "" {
+			t.Errorf("dead letter without its source: %v", m.headers)
+		}
+	}
+	wantDead := map[string]int64{"late": d.late, "unknown_campaign": d.unknown}
+	for r, n := range d.rejected {
+		wantDead["rejected."+r] = n
+	}
+	if !maps.Equal(byOutcome, wantDead) {
+		t.Errorf("dead letters by outcome %v, want %v", byOutcome, wantDead)
+	}
 }
 
 // checkRows compares the output row by row with the dataset's expectation.
