@@ -84,6 +84,19 @@ func (d *dataset) addMinute(m, perCampaign int) []view {
 	var phase []message
 	var views []view
 	for i := 0; i < perCampaign+3; i++ {
+		if i == 1 && m > 0 {
+			// Out of order within the watermark delay: records of the
+			// previous minute after this minute's first ones. They
+			// count in the previous window, which is still open; a
+			// partition's commit point then trails records of a
+			// window that will be written before the next commit.
+			for c := 10; c <= 140; c += 30 {
+				end := base.Add(time.Duration(m)*time.Minute - 2*time.Second)
+				v := view{id: fmt.Sprintf("m%d-c%d-i%d", m-1, c, 900+i), campaign: c, start: end.Add(-7 * time.Second), end: end}
+				phase = append(phase, v.message(c))
+				d.expect(v)
+			}
+		}
 		for c := 10; c <= 140; c += 10 {
 			k := 1 + (m+c/10)%4 + perCampaign - 1 // 1..4 records at perCampaign=1
 			if i >= k {
