@@ -3,8 +3,8 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"math/rand/v2"
+	"regexp"
 	"testing"
 	"time"
 )
