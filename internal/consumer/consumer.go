@@ -336,6 +336,8 @@ const (
 	HeaderTopic     = "viewlog.source.topic"
 	HeaderPartition = "viewlog.source.partition"
 	HeaderOffset    = "viewlog.source.offset"
+	// HeaderValueSize is set when the value was cut to record.MaxSize.
+	HeaderValueSize = "viewlog.value_size"
 )
 
 // addDeadLetter queues m for the dead-letter topic, unless the partition
@@ -357,7 +359,14 @@ func (c *Consumer) addDeadLetter(p *partition, m *kafka.Message, outcome, reason
 	if reason != "" {
 		headers = append(headers, kafka.Header{Key: HeaderReason, Value: []byte(reason)})
 	}
-	p.dead = append(p.dead, kafka.Message{Key: m.Key, Value: m.Value, Headers: headers})
+	value := m.Value
+	if len(value) > record.MaxSize {
+		// Keep the dead letter well under the broker's message size
+		// limit, or it could never be written and would block commits.
+		headers = append(headers, kafka.Header{Key: HeaderValueSize, Value: strconv.AppendInt(nil, int64(len(value)), 10)})
+		value = value[:record.MaxSize]
+	}
+	p.dead = append(p.dead, kafka.Message{Key: m.Key, Value: value, Headers: headers})
 }
 
 // deadLetter writes the batch's dead letters and waits for the broker's

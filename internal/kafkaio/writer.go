@@ -28,7 +28,9 @@ func NewWriter(cfg WriterConfig, log *slog.Logger) *kafka.Writer {
 		Balancer:               kafka.Murmur2Balancer{},
 		RequiredAcks:           kafka.RequireAll,
 		BatchSize:              max(cfg.BatchSize, 1),
-		BatchBytes:             16 << 20,
+		// The broker default message.max.bytes: a larger message fails alone,
+		// client-side, instead of failing the whole batch at the broker.
+		BatchBytes:             1 << 20,
 		BatchTimeout:           5 * time.Millisecond,
 		MaxAttempts:            5,
 		WriteBackoffMin:        100 * time.Millisecond,

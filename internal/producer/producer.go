@@ -87,10 +87,7 @@ func (p *Producer) Run(ctx context.Context) error {
 			return err
 		}
 		total += int64(n)
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		err = p.w.WriteMessages(wctx, msgs...)
-		cancel()
-		p.account(msgs, err)
+		p.deliver(ctx, msgs)
 		if p.cfg.Interval > 0 {
 			select {
 			case <-ctx.Done():
@@ -115,6 +112,24 @@ func (p *Producer) batch(n int) ([]kafka.Message, error) {
 		msgs[i] = kafka.Message{Key: strconv.AppendInt(nil, int64(v.CampaignID), 10), Value: b}
 	}
 	return msgs, nil
+}
+
+// deliver writes msgs and accounts for each. kafka-go refuses a whole call
+// when one message exceeds the batch size limit; that message is counted as
+// failed and the others are sent again.
+func (p *Producer) deliver(ctx context.Context, msgs []kafka.Message) {
+	for len(msgs) > 0 {
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		err := p.w.WriteMessages(wctx, msgs...)
+		cancel()
+		var tooLarge kafka.MessageTooLargeError
+		if !errors.As(err, &tooLarge) {
+			p.account(msgs, err)
+			return
+		}
+		p.account([]kafka.Message{tooLarge.Message}, kafka.WriteErrors{tooLarge})
+		msgs = tooLarge.Remaining
+	}
 }
 
 // account counts a batch's outcome. kafka-go reports per-message failures as
