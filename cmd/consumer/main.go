@@ -44,11 +44,10 @@ func run(ctx context.Context, environ map[string]string, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	sink, err := parquetsink.New(cfg.OutputDir)
-	if err != nil {
-		return err
-	}
-	if n, err := sink.RemoveStaleTemp(10*time.Minute, time.Now()); err != nil {
+	sink := parquetsink.New(cfg.OutputDir)
+	if err := sink.Check(); err != nil {
+		log.Warn("output directory not writable; windows will be retried until it is, and their offsets not committed before", "err", err)
+	} else if n, err := sink.RemoveStaleTemp(10*time.Minute, time.Now()); err != nil {
 		log.Warn("cleaning temporary files", "err", err)
 	} else if n > 0 {
 		log.Info("removed temporary files left by an interrupted write", "count", n)

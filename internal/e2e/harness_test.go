@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -154,7 +155,14 @@ func freePort(t *testing.T) string {
 func startBroker(t *testing.T, partitions int) (string, *proc) {
 	t.Helper()
 	addr := freePort(t)
-	p := start(t, "devbroker", map[string]string{"DEVBROKER_ADDR": addr, "DEVBROKER_PARTITIONS": strconv.Itoa(partitions)})
+	return addr, startBrokerAt(t, addr, partitions, "")
+}
+
+// startBrokerAt runs the development broker on addr, keeping its state in
+// dataDir if not empty, so that it can be stopped and started again.
+func startBrokerAt(t *testing.T, addr string, partitions int, dataDir string) *proc {
+	t.Helper()
+	p := start(t, "devbroker", map[string]string{"DEVBROKER_ADDR": addr, "DEVBROKER_PARTITIONS": strconv.Itoa(partitions), "DEVBROKER_DATA_DIR": dataDir})
 	waitFor(t, 20*time.Second, "broker listening", func() bool {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
@@ -162,7 +170,7 @@ func startBroker(t *testing.T, partitions int) (string, *proc) {
 		}
 		return err == nil
 	})
-	return addr, p
+	return p
 }
 
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
@@ -387,3 +395,5 @@ func readTopic(t *testing.T, broker, topic string) []deadLetter {
 	}
 	return out
 }
+
+func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }

@@ -105,10 +105,14 @@ func (g *Group) Next(ctx context.Context) (*Generation, error) {
 		slices.Sort(parts)
 		claims, err := g.fetchCommitted(ctx, parts)
 		if err != nil {
+			// End this generation: kafka-go joins the next one only
+			// after a function started in the current one returns.
+			gen.Start(func(context.Context) {})
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			g.log.Warn("fetch committed offsets failed, rejoining", "group", g.cfg.GroupID, "err", err)
+			g.log.Warn("fetch committed offsets failed, rejoining", "group", g.cfg.GroupID, "retry_in", time.Second, "err", err)
+			sleep(ctx, time.Second)
 			continue
 		}
 		out.Claims = claims

@@ -60,12 +60,21 @@ type Sink struct {
 	dir string
 }
 
-// New returns a sink writing under dir, creating it if needed.
-func New(dir string) (*Sink, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("create output directory: %w", err)
+// New returns a sink writing under dir. The directory is created by the
+// first Write: an output directory that is not writable yet is a reason to
+// retry writes, not to refuse to start.
+func New(dir string) *Sink { return &Sink{dir: dir} }
+
+// Check reports whether the output directory can be created and written now.
+func (s *Sink) Check() error {
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		return fmt.Errorf("output directory: %w", err)
 	}
-	return &Sink{dir: dir}, nil
+	f, err := os.CreateTemp(s.dir, ".check-*"+tempSuffix)
+	if err != nil {
+		return fmt.Errorf("output directory: %w", err)
+	}
+	return errors.Join(f.Close(), os.Remove(f.Name()))
 }
 
 // Dir is the output directory.
@@ -149,6 +158,9 @@ func wrapIf(err error, what string) error {
 // instance that is writing right now.
 func (s *Sink) RemoveStaleTemp(age time.Duration, now time.Time) (removed int, err error) {
 	err = filepath.WalkDir(s.dir, func(path string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}

@@ -14,10 +14,7 @@ import (
 
 func TestWriteRoundTrip(t *testing.T) {
 	dir := t.TempDir()
-	s, err := New(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := New(dir)
 	start := time.Date(2024, 9, 11, 10, 5, 0, 0, time.UTC)
 	f := File{NetworkID: 3, WindowStart: start, Topic: "view_log", Partition: 2, Rows: []Row{
 		{CampaignID: 70, AvgDuration: 12.5, TotalCount: 2, SumDuration: 25, WindowStart: start, WindowEnd: start.Add(time.Minute)},
@@ -101,17 +98,20 @@ func openParquet(t *testing.T, path string) (*parquet.File, *os.File) {
 // permissions would not stop root) fails the write with nothing visible.
 func TestWriteFailureLeavesNothingVisible(t *testing.T) {
 	dir := t.TempDir()
-	s, err := New(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := New(dir)
 	if err := os.WriteFile(filepath.Join(dir, "network_id=1"), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Date(2024, 9, 11, 10, 5, 0, 0, time.UTC)
-	err = s.Write(File{NetworkID: 1, WindowStart: start, Topic: "t", Rows: []Row{{CampaignID: 10}}})
+	err := s.Write(File{NetworkID: 1, WindowStart: start, Topic: "t", Rows: []Row{{CampaignID: 10}}})
 	if err == nil {
 		t.Fatal("write into a file-as-directory succeeded")
+	}
+	if s.Check() != nil {
+		t.Fatal("Check fails on a writable directory")
+	}
+	if New(filepath.Join(dir, "network_id=1", "x")).Check() == nil {
+		t.Fatal("Check passes on a path under a file")
 	}
 	matches, _ := filepath.Glob(filepath.Join(dir, "**", "*.parquet"))
 	if len(matches) != 0 {
@@ -121,7 +121,7 @@ func TestWriteFailureLeavesNothingVisible(t *testing.T) {
 
 func TestRemoveStaleTemp(t *testing.T) {
 	dir := t.TempDir()
-	s, _ := New(dir)
+	s := New(dir)
 	sub := filepath.Join(dir, "network_id=1", "minute_timestamp=2024-09-11_10-05-00")
 	os.MkdirAll(sub, 0o755)
 	old := filepath.Join(sub, ".part-t-00000.parquet.123.tmp")
