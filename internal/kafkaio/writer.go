@@ -23,11 +23,11 @@ type WriterConfig struct {
 // BatchTimeout. The caller closes it, which flushes.
 func NewWriter(cfg WriterConfig, log *slog.Logger) *kafka.Writer {
 	return &kafka.Writer{
-		Addr:                   kafka.TCP(cfg.Brokers...),
-		Topic:                  cfg.Topic,
-		Balancer:               kafka.Murmur2Balancer{},
-		RequiredAcks:           kafka.RequireAll,
-		BatchSize:              max(cfg.BatchSize, 1),
+		Addr:         kafka.TCP(cfg.Brokers...),
+		Topic:        cfg.Topic,
+		Balancer:     kafka.Murmur2Balancer{},
+		RequiredAcks: kafka.RequireAll,
+		BatchSize:    max(cfg.BatchSize, 1),
 		// The broker default message.max.bytes: a larger message fails alone,
 		// client-side, instead of failing the whole batch at the broker.
 		BatchBytes:             1 << 20,
