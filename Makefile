@@ -24,7 +24,7 @@ vet:
 
 ## bench: throughput and resource figures (medians of several runs)
 bench: build
-	$(GO) test -run '^$$' -bench . -benchtime 2x -count 5 ./internal/record ./internal/window
+	$(GO) test -run '^$$' -bench . -benchtime 1s -count 5 ./internal/record ./internal/window ./internal/consumer
 	$(GO) run ./scripts/bench
 
 ## fuzz: run each fuzz target for FUZZTIME (default 1m)
