@@ -35,6 +35,7 @@ fuzz:
 
 ## up/down/logs/ps: the Docker Compose deployment
 up:
+	mkdir -p data/kafka data/output_data
 	$(COMPOSE) up --build -d
 down:
 	$(COMPOSE) down
