@@ -83,6 +83,9 @@ func TestInvalidValues(t *testing.T) {
 		{consumer, "MAX_BATCH_RECORDS", "lots", "integer"},
 		{consumer, "CONSUMER_SESSION_TIMEOUT", "1s", "6s to 5m"},
 		{consumer, "METRICS_ADDR", "nine", "host:port"},
+		{consumer, "DLQ_ENABLED", "maybe", "true or false"},
+		{consumer, "DLQ_TOPIC", "dead letters", "a-z"},
+		{consumer, "DLQ_TOPIC", "view_log", "a-z"}, // the input topic itself
 		{producer, "KAFKA_SERVER", "host:notaport", "host:port"},
 		{producer, "TOPIC_NAME", "a/b", "a-z"},
 		{producer, "PRODUCER_INTERVAL", "1.5", "whole seconds"},

@@ -1,6 +1,7 @@
 package parquetsink
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -139,6 +140,29 @@ func TestRemoveStaleTemp(t *testing.T) {
 	for p, exists := range map[string]bool{old: false, young: true, keep: true} {
 		if _, err := os.Stat(p); (err == nil) != exists {
 			t.Errorf("%s exists=%v, want %v", filepath.Base(p), err == nil, exists)
+		}
+	}
+}
+
+// Path stays inside the output directory for any network, partition and
+// window, and any topic name Kafka allows.
+func TestPathStaysInside(t *testing.T) {
+	dir := t.TempDir()
+	s := New(dir)
+	topics := []string{"view_log", "a.b-c_d", "..a", "a..", "x", strings.Repeat("z", 249)}
+	networks := []int32{1, 0, -1, math.MaxInt32, math.MinInt32}
+	starts := []time.Time{time.Unix(0, 0), time.Date(2199, 12, 31, 23, 59, 0, 0, time.UTC), time.Date(1970, 1, 1, 0, 0, 0, 0, time.FixedZone("x", -3600))}
+	for _, topic := range topics {
+		for _, n := range networks {
+			for _, st := range starts {
+				for _, part := range []int{0, 5, 1 << 30} {
+					p := s.Path(File{NetworkID: n, WindowStart: st, Topic: topic, Partition: part})
+					rel, err := filepath.Rel(dir, p)
+					if err != nil || strings.HasPrefix(rel, "..") || strings.Count(rel, string(filepath.Separator)) != 2 {
+						t.Errorf("Path(%q, %d, %v, %d) = %s, outside %s or not three levels deep", topic, n, st, part, p, dir)
+					}
+				}
+			}
 		}
 	}
 }
