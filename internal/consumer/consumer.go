@@ -28,6 +28,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"golang.org/x/sync/errgroup"
 
@@ -370,28 +371,16 @@ func (c *Consumer) addDeadLetter(p *partition, m *kafka.Message, outcome, reason
 }
 
 // deadLetter writes the batch's dead letters and waits for the broker's
-// acknowledgement, retrying with backoff like write.
+// acknowledgement.
 func (c *Consumer) deadLetter(ctx, genCtx context.Context, msgs []kafka.Message) error {
-	backoff := time.Second
-	for len(msgs) > 0 {
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		err := c.dead.WriteMessages(wctx, msgs...)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		c.metrics.deadLetterErrors.Inc()
-		c.log.Error("dead-letter write failed; offsets stay uncommitted, retrying", "records", len(msgs), "retry_in", backoff, "err", err)
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("stopped with unwritten dead letters: %w", err)
-		case <-genCtx.Done():
-			return fmt.Errorf("generation ended with unwritten dead letters: %w", err)
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 30*time.Second)
+	if len(msgs) == 0 {
+		return nil
 	}
-	return nil
+	return c.retry(ctx, genCtx, "dead letters", c.metrics.deadLetterErrors, func() error {
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		return c.dead.WriteMessages(wctx, msgs...)
+	})
 }
 
 // files joins closed windows with their networks and groups them into one
@@ -431,29 +420,38 @@ func (c *Consumer) files(partitionID int, closed []window.Aggregate) []parquetsi
 	return out
 }
 
-// write makes every file durable, retrying with backoff while the output
-// directory fails, until the generation ends or the consumer stops.
+// write makes every file durable.
 func (c *Consumer) write(ctx, genCtx context.Context, files []parquetsink.File) error {
-	backoff := time.Second
-	for len(files) > 0 {
-		err := c.sink.Write(files[0])
-		if err == nil {
-			files = files[1:]
-			backoff = time.Second
-			continue
+	for _, f := range files {
+		if err := c.retry(ctx, genCtx, "windows", c.metrics.writeErrors, func() error { return c.sink.Write(f) }); err != nil {
+			return err
 		}
-		c.metrics.writeErrors.Inc()
-		c.log.Error("write window failed; offsets stay uncommitted, retrying", "retry_in", backoff, "err", err)
+	}
+	return nil
+}
+
+// retry calls fn until it succeeds, logging and counting each failure and
+// backing off from 1 s to 30 s, or until the generation ends or the consumer
+// stops. Offsets stay uncommitted meanwhile: what fn writes is what the
+// commit would cover.
+func (c *Consumer) retry(ctx, genCtx context.Context, what string, failures prometheus.Counter, fn func() error) error {
+	backoff := time.Second
+	for {
+		err := fn()
+		if err == nil {
+			return nil
+		}
+		failures.Inc()
+		c.log.Error("writing "+what+" failed; offsets stay uncommitted, retrying", "retry_in", backoff, "err", err)
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("stopped with unwritten windows: %w", err)
+			return fmt.Errorf("stopped with unwritten %s: %w", what, err)
 		case <-genCtx.Done():
-			return fmt.Errorf("generation ended with unwritten windows: %w", err)
+			return fmt.Errorf("generation ended with unwritten %s: %w", what, err)
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 30*time.Second)
 	}
-	return nil
 }
 
 // commit commits every partition's checkpoint that moved. It runs even when

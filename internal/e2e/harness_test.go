@@ -306,6 +306,15 @@ func readOutput(t *testing.T, dir string) []outRow {
 	return out
 }
 
+// checkBalanced asserts the accounting identity on a consumer's totals:
+// every record read is in exactly one category.
+func checkBalanced(t *testing.T, tot map[string]int64) {
+	t.Helper()
+	if tot["read"] != tot["aggregated"]+tot["duplicate"]+tot["late"]+tot["unknown_campaign"]+tot["rejected"] {
+		t.Errorf("totals do not add up: %v", tot)
+	}
+}
+
 var totalRe = regexp.MustCompile(`msg="consumer stopped" (.*)$`)
 
 // finalTotals parses the consumer's last log line into name -> count.
