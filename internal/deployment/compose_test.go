@@ -135,6 +135,9 @@ func loadCompose(t *testing.T, environ map[string]string, envFiles ...string) (*
 		env = append(env, k+"="+v)
 	}
 	opts := []cli.ProjectOptionsFn{
+		// The file sets no name (Compose names the project after the
+		// folder); a clone's folder name may not be a valid one.
+		cli.WithName("viewlog"),
 		cli.WithWorkingDirectory(root),
 		cli.WithEnv(env),
 		cli.WithLoadOptions(func(o *loader.Options) {
