@@ -95,6 +95,18 @@ func Decode(b []byte) (View, Reason) {
 	if !utf8.Valid(b) {
 		return View{}, InvalidJSON
 	}
+	// Records of the usual shape are decoded without encoding/json, with
+	// the same result (see fastpath.go); anything else goes through it.
+	if v, r, ok := decodeFast(b); ok {
+		return v, r
+	}
+	return decodeJSON(b)
+}
+
+// decodeJSON decodes a valid UTF-8 record of at most MaxSize bytes with
+// encoding/json. It is the definition of what Decode returns: decodeFast
+// gives the same answer or none.
+func decodeJSON(b []byte) (View, Reason) {
 	var w wire
 	if err := json.Unmarshal(b, &w); err != nil {
 		var typeErr *json.UnmarshalTypeError
@@ -146,6 +158,15 @@ var errTimestamp = errors.New("not an RFC 3339 or ISO-8601 timestamp")
 // space instead of T) taken as UTC, which is what Python's isoformat() writes.
 // The result is in UTC.
 func ParseTimestamp(s string) (time.Time, error) {
+	if t, ok := parseTimestampFast(s); ok {
+		return t, nil
+	}
+	return parseTimestampSlow(s)
+}
+
+// parseTimestampSlow is ParseTimestamp by time.Parse, for every form.
+// parseTimestampFast gives the same result for the forms it takes.
+func parseTimestampSlow(s string) (time.Time, error) {
 	// The shortest accepted form is YYYY-MM-DDTHH:MM:SS.
 	if len(s) < 19 || len(s) > 40 {
 		return time.Time{}, errTimestamp
