@@ -67,10 +67,12 @@ func Parse(r io.Reader) (*Table, error) {
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
-			return nil, fmt.Errorf("line %d: %w", line, err)
+			// A *csv.ParseError names its line already; FieldPos is
+			// only valid after a record was read.
+			return nil, err
 		}
+		line, _ := cr.FieldPos(0)
 		if row == 0 {
 			got := make([]string, len(fields))
 			for i, f := range fields {

@@ -55,6 +55,17 @@ func TestLoadErrors(t *testing.T) {
 	}
 }
 
+// A syntax error on the first line used to panic: the line number was asked
+// of the reader before any record had been read (found by FuzzParse).
+func TestParseSyntaxErrorFirstLine(t *testing.T) {
+	for _, in := range []string{`"`, `"abc`, `a"b`, "\"0000000000000000000000000000"} {
+		_, err := Parse(strings.NewReader(in))
+		if err == nil || !strings.Contains(err.Error(), "line 1") {
+			t.Errorf("Parse(%q) error %v, want one naming line 1", in, err)
+		}
+	}
+}
+
 func TestParseEdgeForms(t *testing.T) {
 	tab, err := LoadFile(filepath.Join("testdata", "csv", "bom_crlf.csv"))
 	if err != nil {
