@@ -30,8 +30,10 @@ bench: build
 ## fuzz: run each fuzz target for FUZZTIME (default 1m)
 FUZZTIME ?= 1m
 fuzz:
-	$(GO) test ./internal/record -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/campaigns -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/record -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/record -run '^$$' -fuzz '^FuzzDecodeMatchesReference$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/record -run '^$$' -fuzz '^FuzzParseTimestampMatchesReference$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/campaigns -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 
 ## up/down/logs/ps: the Docker Compose deployment
 up:
