@@ -1,22 +1,17 @@
 package deployment
 
 import (
-	"bytes"
-	"errors"
-	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/parquet-go/parquet-go"
+
+	"github.com/viewlog/viewlog/internal/childproc"
 )
 
 // TestComposeEnvironmentRunsPipeline runs the producer and consumer, built
@@ -40,10 +35,10 @@ func TestComposeEnvironmentRunsPipeline(t *testing.T) {
 
 	// The broker, with as many partitions as the Compose broker gives the
 	// topic.
-	addr := freeAddr(t)
+	addr := childproc.FreeAddr(t)
 	partitions := environment(t, service(t, p, brokerService))["KAFKA_NUM_PARTITIONS"]
-	broker := start(t, "devbroker", devbrokerBin, map[string]string{"DEVBROKER_ADDR": addr, "DEVBROKER_PARTITIONS": partitions})
-	waitTCP(t, addr, broker, 30*time.Second)
+	broker := childproc.Start(t, devbrokerBin, map[string]string{"DEVBROKER_ADDR": addr, "DEVBROKER_PARTITIONS": partitions})
+	childproc.WaitTCP(t, addr, broker, 30*time.Second)
 
 	producerEnv := environment(t, service(t, p, producerService))
 	producerEnv["KAFKA_SERVER"] = addr
@@ -72,8 +67,8 @@ func TestComposeEnvironmentRunsPipeline(t *testing.T) {
 	consumerEnv["CAMPAIGNS_CSV_PATH"] = campaigns
 	consumerEnv["OUTPUT_DIR"] = output
 
-	producer := start(t, producerService, producerBin, producerEnv)
-	cons := start(t, consumerService, consumerBin, consumerEnv)
+	producer := childproc.Start(t, producerBin, producerEnv)
+	cons := childproc.Start(t, consumerBin, consumerEnv)
 	started := time.Now()
 
 	// The first window closes WINDOW_DURATION + WATERMARK_DELAY after the
@@ -83,13 +78,13 @@ func TestComposeEnvironmentRunsPipeline(t *testing.T) {
 	deadline := time.Now().Add(60 * time.Second)
 	var files []string
 	for len(files) == 0 {
-		for _, c := range []*child{broker, producer, cons} {
-			if c.exited() {
-				t.Fatalf("%s exited early: %v\n%s", c.name, c.err, c.out.String())
+		for _, c := range []*childproc.Proc{broker, producer, cons} {
+			if c.Exited() {
+				t.Fatalf("%s exited early\n%s", c.Name(), c.Output())
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no Parquet file under %s after 60s\nproducer:\n%s\nconsumer:\n%s", output, producer.out.String(), cons.out.String())
+			t.Fatalf("no Parquet file under %s after 60s\nproducer:\n%s\nconsumer:\n%s", output, producer.Output(), cons.Output())
 		}
 		time.Sleep(250 * time.Millisecond)
 		var err error
@@ -102,9 +97,9 @@ func TestComposeEnvironmentRunsPipeline(t *testing.T) {
 
 	// Producer and consumer first, while the broker is there to take the
 	// last records and commits, as Compose stops dependents first.
-	for _, c := range []*child{producer, cons, broker} {
-		if err := c.stop(30 * time.Second); err != nil {
-			t.Errorf("%s: %v\n%s", c.name, err, c.out.String())
+	for _, c := range []*childproc.Proc{producer, cons, broker} {
+		if _, err := c.Stop(30 * time.Second); err != nil {
+			t.Errorf("%s: %v\n%s", c.Name(), err, c.Output())
 		}
 	}
 }
@@ -152,123 +147,4 @@ func goBuild(t *testing.T, dir, pkg string) string {
 		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
 	}
 	return out
-}
-
-// freeAddr returns a loopback address with a port nothing listens on now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
-
-// waitTCP waits until addr accepts connections, or c exits, or timeout.
-func waitTCP(t *testing.T, addr string, c *child, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		conn, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			conn.Close()
-			return
-		}
-		if c.exited() {
-			t.Fatalf("%s exited: %v\n%s", c.name, c.err, c.out.String())
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: nothing listens on %s after %v\n%s", c.name, addr, timeout, c.out.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// child is a program the test runs.
-type child struct {
-	name string
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan struct{}
-	err  error // set when done is closed
-}
-
-// start runs bin with exactly env as its environment, as a container would
-// get it: nothing of the test's own environment leaks in. t.Cleanup kills it
-// if the test ends first.
-func start(t *testing.T, name, bin string, env map[string]string) *child {
-	t.Helper()
-	c := &child{name: name, out: &syncBuffer{}, done: make(chan struct{})}
-	c.cmd = exec.Command(bin)
-	c.cmd.Env = []string{}
-	for k, v := range env {
-		c.cmd.Env = append(c.cmd.Env, k+"="+v)
-	}
-	slices.Sort(c.cmd.Env)
-	c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
-	if err := c.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() {
-		c.err = c.cmd.Wait()
-		close(c.done)
-	}()
-	t.Cleanup(func() {
-		if !c.exited() {
-			_ = c.cmd.Process.Kill()
-			<-c.done
-		}
-	})
-	return c
-}
-
-func (c *child) exited() bool {
-	select {
-	case <-c.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// stop sends SIGTERM and waits for a clean exit.
-func (c *child) stop(timeout time.Duration) error {
-	if c.exited() {
-		return fmt.Errorf("had already exited: %v", c.err)
-	}
-	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		return err
-	}
-	select {
-	case <-c.done:
-	case <-time.After(timeout):
-		return fmt.Errorf("still running %v after SIGTERM", timeout)
-	}
-	var ee *exec.ExitError
-	if errors.As(c.err, &ee) {
-		return fmt.Errorf("exit status %d after SIGTERM, want 0", ee.ExitCode())
-	}
-	return c.err
-}
-
-// syncBuffer is a bytes.Buffer that a child writes while the test reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

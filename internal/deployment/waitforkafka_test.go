@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/viewlog/viewlog/internal/childproc"
 )
 
 // posixShell is dash where it is installed, the strictest common sh, so
@@ -116,7 +118,7 @@ func TestWaitForKafkaScript(t *testing.T) {
 			}
 
 			// Closed: gives up after WAIT_TIMEOUT with a message.
-			closed := freeAddr(t)
+			closed := childproc.FreeAddr(t)
 			chost, cport, _ := net.SplitHostPort(closed)
 			r = runWait(t, path, []string{"WAIT_TIMEOUT=1"}, chost, cport, sh, "-c", "echo must not run")
 			if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "did not accept connections within 1s") {
@@ -127,7 +129,7 @@ func TestWaitForKafkaScript(t *testing.T) {
 			}
 
 			// Opening later: keeps trying until it does.
-			late := freeAddr(t)
+			late := childproc.FreeAddr(t)
 			lhost, lport, _ := net.SplitHostPort(late)
 			opened := make(chan net.Listener, 1)
 			time.AfterFunc(1500*time.Millisecond, func() {

@@ -56,10 +56,10 @@ func TestCrashRestart(t *testing.T) {
 		// Long enough to join the group (which waits out the killed
 		// member's session) and get some work done, at a random moment.
 		time.Sleep(time.Duration(3000+rng.IntN(5000)) * time.Millisecond)
-		if c.exited() {
+		if c.Exited() {
 			t.Fatalf("consumer %d exited on its own", i)
 		}
-		c.kill()
+		c.Kill()
 		t.Logf("kill %d: %d rows visible", i+1, len(readOutput(t, out)))
 	}
 	if err := <-produced; err != nil {
@@ -68,19 +68,19 @@ func TestCrashRestart(t *testing.T) {
 
 	c := start(t, "consumer", env)
 	waitFor(t, 120*time.Second, "all windows written", func() bool {
-		if c.exited() {
+		if c.Exited() {
 			t.Fatalf("consumer exited early")
 		}
 		return len(readOutput(t, out)) >= len(d.rows)
 	})
 	time.Sleep(time.Second)
-	if err, took := c.stop(15 * time.Second); err != nil || took > 10*time.Second {
+	if took, err := c.Stop(15 * time.Second); err != nil || took > 10*time.Second {
 		t.Fatalf("consumer stop: %v after %v", err, took)
 	}
 	checkRows(t, readOutput(t, out), d)
 	checkFiles(t, out)
 	checkDeadLetters(t, broker, topic, d)
-	checkBalanced(t, finalTotals(t, c.out.String()))
+	checkBalanced(t, finalTotals(t, c.Output()))
 }
 
 // checkDeadLetters: the dead-letter topic holds every rejected, late and

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/viewlog/viewlog/internal/childproc"
 )
 
 // producePhases writes the phases in order in the background, alternating
@@ -41,11 +43,11 @@ func producePhases(broker, topic string, phases [][]message, pause func() time.D
 
 // waitAllRows waits until the output holds want rows, failing early if a
 // consumer that should be running exits.
-func waitAllRows(t *testing.T, out string, want int, timeout time.Duration, running ...*proc) {
+func waitAllRows(t *testing.T, out string, want int, timeout time.Duration, running ...*childproc.Proc) {
 	t.Helper()
 	waitFor(t, timeout, fmt.Sprintf("%d rows", want), func() bool {
 		for _, p := range running {
-			if p.exited() {
+			if p.Exited() {
 				t.Fatalf("a consumer exited on its own")
 			}
 		}
@@ -55,11 +57,11 @@ func waitAllRows(t *testing.T, out string, want int, timeout time.Duration, runn
 	time.Sleep(time.Second)
 }
 
-func stopAll(t *testing.T, procs ...*proc) {
+func stopAll(t *testing.T, procs ...*childproc.Proc) {
 	t.Helper()
 	for _, p := range procs {
-		if err, took := p.stop(15 * time.Second); err != nil || took > 10*time.Second {
-			t.Errorf("%s: stop returned %v after %v", p.name, err, took)
+		if took, err := p.Stop(15 * time.Second); err != nil || took > 10*time.Second {
+			t.Errorf("%s: stop returned %v after %v", p.Name(), err, took)
 		}
 	}
 }
@@ -83,7 +85,7 @@ func TestScaleOut(t *testing.T) {
 			topic := fmt.Sprintf("views-scale-%d", i)
 			d := crashDataset(60)
 			env, out := consumerEnv(t, broker, topic)
-			var live []*proc
+			var live []*childproc.Proc
 			for range tt.start {
 				live = append(live, start(t, "consumer", env))
 			}
@@ -93,7 +95,7 @@ func TestScaleOut(t *testing.T) {
 			})
 			time.Sleep(5 * time.Second)
 			for range tt.kill {
-				live[0].kill()
+				live[0].Kill()
 				live = live[1:]
 			}
 			for range tt.add {
@@ -109,7 +111,7 @@ func TestScaleOut(t *testing.T) {
 			checkFiles(t, out)
 			checkDeadLetters(t, broker, topic, d)
 			for _, p := range live {
-				checkBalanced(t, finalTotals(t, p.out.String()))
+				checkBalanced(t, finalTotals(t, p.Output()))
 			}
 		})
 	}
@@ -128,12 +130,12 @@ func TestSIGTERMDuringBatch(t *testing.T) {
 	env, out := consumerEnv(t, broker, topic)
 	env["MAX_BATCH_RECORDS"] = "5000"
 	c := start(t, "consumer", env)
-	waitFor(t, 60*time.Second, "the first batch", func() bool { return strings.Contains(c.out.String(), "msg=batch") })
-	err, took := c.stop(15 * time.Second)
+	waitFor(t, 60*time.Second, "the first batch", func() bool { return strings.Contains(c.Output(), "msg=batch") })
+	took, err := c.Stop(15 * time.Second)
 	if err != nil || took > 10*time.Second {
 		t.Fatalf("stop during a batch: %v after %v", err, took)
 	}
-	if !strings.Contains(c.out.String(), `msg="consumer stopped"`) {
+	if !strings.Contains(c.Output(), `msg="consumer stopped"`) {
 		t.Fatalf("no orderly stop")
 	}
 	// Whatever was written is final: each row already has its final value.
@@ -178,12 +180,12 @@ func TestOutputNotWritable(t *testing.T) {
 	for _, phase := range d.phases {
 		produceGo(t, broker, topic, phase)
 	}
-	waitFor(t, 60*time.Second, "a failed write", func() bool { return strings.Contains(c.out.String(), "writing windows failed") })
+	waitFor(t, 60*time.Second, "a failed write", func() bool { return strings.Contains(c.Output(), "writing windows failed") })
 	// A restart while blocked must not lose what was never written: the
 	// offsets were not committed past it.
-	c.kill()
+	c.Kill()
 	c = start(t, "consumer", env)
-	waitFor(t, 60*time.Second, "a failed write after restart", func() bool { return strings.Contains(c.out.String(), "writing windows failed") })
+	waitFor(t, 60*time.Second, "a failed write after restart", func() bool { return strings.Contains(c.Output(), "writing windows failed") })
 	if err := os.Remove(out); err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +202,7 @@ var producerStopped = regexp.MustCompile(`msg="producer stopped" sent=(\d+) fail
 // the producer could not deliver is counted, and what it counted as sent is
 // in the topic and in the output.
 func TestBrokerRestart(t *testing.T) {
-	addr := freePort(t)
+	addr := childproc.FreeAddr(t)
 	dataDir := t.TempDir()
 	broker := startBrokerAt(t, addr, 3, dataDir)
 	const topic = "views-restart"
@@ -213,11 +215,11 @@ func TestBrokerRestart(t *testing.T) {
 	})
 	waitFor(t, 60*time.Second, "output before the outage", func() bool { return len(readOutput(t, out)) > 0 })
 
-	if err, _ := broker.stop(10 * time.Second); err != nil {
+	if _, err := broker.Stop(10 * time.Second); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(6 * time.Second)
-	if p.exited() || c.exited() {
+	if p.Exited() || c.Exited() {
 		t.Fatalf("a client exited while the broker was down")
 	}
 	broker = startBrokerAt(t, addr, 3, dataDir)
@@ -226,17 +228,17 @@ func TestBrokerRestart(t *testing.T) {
 
 	// Stop the producer, then let the consumer close the last windows it
 	// can and stop it.
-	if err, _ := p.stop(40 * time.Second); err != nil {
+	if _, err := p.Stop(40 * time.Second); err != nil {
 		t.Fatalf("producer: %v", err)
 	}
-	m := producerStopped.FindStringSubmatch(p.out.String())
+	m := producerStopped.FindStringSubmatch(p.Output())
 	if m == nil {
 		t.Fatal("producer did not report what it sent")
 	}
 	sent, _ := strconv.Atoi(m[1])
 	failed, _ := strconv.Atoi(m[2])
 	t.Logf("producer: %d sent, %d failed during the outage", sent, failed)
-	if !regexp.MustCompile(`level=(WARN|ERROR)`).MatchString(p.out.String()) || !regexp.MustCompile(`level=(WARN|ERROR)`).MatchString(c.out.String()) {
+	if !regexp.MustCompile(`level=(WARN|ERROR)`).MatchString(p.Output()) || !regexp.MustCompile(`level=(WARN|ERROR)`).MatchString(c.Output()) {
 		t.Errorf("the outage was not logged")
 	}
 	time.Sleep(3 * time.Second)

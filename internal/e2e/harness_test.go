@@ -9,21 +9,19 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	_ "github.com/duckdb/duckdb-go/v2"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/viewlog/viewlog/internal/childproc"
 	"github.com/viewlog/viewlog/internal/kafkaio"
 )
 
@@ -60,116 +58,25 @@ func moduleRoot() string {
 	return filepath.Dir(strings.TrimSpace(string(out)))
 }
 
-// proc is a child process whose output is kept for the test log.
-type proc struct {
-	t    *testing.T
-	name string
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan struct{}
-	err  error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func start(t *testing.T, name string, env map[string]string, args ...string) *proc {
+// start runs one of the binaries built by TestMain with exactly env.
+func start(t *testing.T, name string, env map[string]string, args ...string) *childproc.Proc {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(bin, name), args...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	p := &proc{t: t, name: name, cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.out, p.out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		<-p.done
-		if t.Failed() {
-			t.Logf("--- %s output ---\n%s", name, p.out.String())
-		}
-	})
-	return p
-}
-
-// stop sends SIGTERM and returns the exit error and how long the exit took.
-func (p *proc) stop(timeout time.Duration) (error, time.Duration) {
-	began := time.Now()
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-		return p.err, time.Since(began)
-	case <-time.After(timeout):
-		p.cmd.Process.Kill()
-		<-p.done
-		return fmt.Errorf("%s did not exit within %v of SIGTERM", p.name, timeout), time.Since(began)
-	}
-}
-
-func (p *proc) kill() {
-	p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
-}
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return childproc.Start(t, filepath.Join(bin, name), env, args...)
 }
 
 // startBroker runs the development broker as a child process.
-func startBroker(t *testing.T, partitions int) (string, *proc) {
+func startBroker(t *testing.T, partitions int) (string, *childproc.Proc) {
 	t.Helper()
-	addr := freePort(t)
+	addr := childproc.FreeAddr(t)
 	return addr, startBrokerAt(t, addr, partitions, "")
 }
 
 // startBrokerAt runs the development broker on addr, keeping its state in
 // dataDir if not empty, so that it can be stopped and started again.
-func startBrokerAt(t *testing.T, addr string, partitions int, dataDir string) *proc {
+func startBrokerAt(t *testing.T, addr string, partitions int, dataDir string) *childproc.Proc {
 	t.Helper()
 	p := start(t, "devbroker", map[string]string{"DEVBROKER_ADDR": addr, "DEVBROKER_PARTITIONS": strconv.Itoa(partitions), "DEVBROKER_DATA_DIR": dataDir})
-	waitFor(t, 20*time.Second, "broker listening", func() bool {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
+	childproc.WaitTCP(t, addr, p, 20*time.Second)
 	return p
 }
 

@@ -73,14 +73,14 @@ func TestPipeline(t *testing.T) {
 	env, out := consumerEnv(t, broker, topic)
 	c := start(t, "consumer", env)
 	waitFor(t, 90*time.Second, "all windows written", func() bool {
-		if c.exited() {
+		if c.Exited() {
 			t.Fatalf("consumer exited early")
 		}
 		return len(readOutput(t, out)) >= len(d.rows)
 	})
 	// Give the consumer a moment to (wrongly) write more, then stop it.
 	time.Sleep(time.Second)
-	err, took := c.stop(15 * time.Second)
+	took, err := c.Stop(15 * time.Second)
 	if err != nil {
 		t.Fatalf("consumer stop: %v", err)
 	}
@@ -90,7 +90,7 @@ func TestPipeline(t *testing.T) {
 
 	checkRows(t, readOutput(t, out), d)
 
-	got := finalTotals(t, c.out.String())
+	got := finalTotals(t, c.Output())
 	want := map[string]int64{
 		"read": d.read, "aggregated": d.aggregated, "duplicate": d.duplicate,
 		"late": d.late, "unknown_campaign": d.unknown,
