@@ -67,16 +67,8 @@ func TestCrashRestart(t *testing.T) {
 	}
 
 	c := start(t, "consumer", env)
-	waitFor(t, 120*time.Second, "all windows written", func() bool {
-		if c.Exited() {
-			t.Fatalf("consumer exited early")
-		}
-		return len(readOutput(t, out)) >= len(d.rows)
-	})
-	time.Sleep(time.Second)
-	if took, err := c.Stop(15 * time.Second); err != nil || took > 10*time.Second {
-		t.Fatalf("consumer stop: %v after %v", err, took)
-	}
+	waitAllRows(t, out, len(d.rows), 120*time.Second, c)
+	stopAll(t, c)
 	checkRows(t, readOutput(t, out), d)
 	checkFiles(t, out)
 	checkDeadLetters(t, broker, topic, d)

@@ -72,21 +72,8 @@ func TestPipeline(t *testing.T) {
 
 	env, out := consumerEnv(t, broker, topic)
 	c := start(t, "consumer", env)
-	waitFor(t, 90*time.Second, "all windows written", func() bool {
-		if c.Exited() {
-			t.Fatalf("consumer exited early")
-		}
-		return len(readOutput(t, out)) >= len(d.rows)
-	})
-	// Give the consumer a moment to (wrongly) write more, then stop it.
-	time.Sleep(time.Second)
-	took, err := c.Stop(15 * time.Second)
-	if err != nil {
-		t.Fatalf("consumer stop: %v", err)
-	}
-	if took > 10*time.Second {
-		t.Errorf("consumer took %v to stop", took)
-	}
+	waitAllRows(t, out, len(d.rows), 90*time.Second, c)
+	stopAll(t, c)
 
 	checkRows(t, readOutput(t, out), d)
 

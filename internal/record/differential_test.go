@@ -2,8 +2,6 @@ package record
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -470,14 +468,7 @@ func checkParseTimestamp(t *testing.T, s string) {
 // FuzzDecodeMatchesReference checks that Decode returns exactly what the
 // encoding/json decoder it replaced returns, for every input.
 func FuzzDecodeMatchesReference(f *testing.F) {
-	files, _ := filepath.Glob(filepath.Join("testdata", "records", "*.json"))
-	for _, name := range files {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
+	addRecordSeeds(f)
 	for _, tt := range trickyRecords {
 		f.Add([]byte(tt.in))
 	}

@@ -12,14 +12,7 @@ import (
 // timestamps in range and in order, and a value that re-encodes and decodes
 // to the same view.
 func FuzzDecode(f *testing.F) {
-	files, _ := filepath.Glob(filepath.Join("testdata", "records", "*.json"))
-	for _, name := range files {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
+	addRecordSeeds(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		v, r := Decode(b)
 		if r != Valid {
@@ -51,4 +44,16 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("re-encoded %q decodes to %+v (%v), want %+v", b2, v2, r2, v)
 		}
 	})
+}
+
+// addRecordSeeds adds the records under testdata/records to f's corpus.
+func addRecordSeeds(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "records", "*.json"))
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
 }
