@@ -100,13 +100,13 @@ func Decode(b []byte) (View, Reason) {
 	if v, r, ok := decodeFast(b); ok {
 		return v, r
 	}
-	return decodeJSON(b)
+	return decodeJSON(b, ParseTimestamp)
 }
 
 // decodeJSON decodes a valid UTF-8 record of at most MaxSize bytes with
 // encoding/json. It is the definition of what Decode returns: decodeFast
 // gives the same answer or none.
-func decodeJSON(b []byte) (View, Reason) {
+func decodeJSON(b []byte, parseTimestamp func(string) (time.Time, error)) (View, Reason) {
 	var w wire
 	if err := json.Unmarshal(b, &w); err != nil {
 		var typeErr *json.UnmarshalTypeError
@@ -127,11 +127,11 @@ func decodeJSON(b []byte) (View, Reason) {
 	if w.StartTimestamp == nil || w.EndTimestamp == nil || *w.StartTimestamp == "" || *w.EndTimestamp == "" {
 		return View{}, MissingTimestamp
 	}
-	start, err := ParseTimestamp(*w.StartTimestamp)
+	start, err := parseTimestamp(*w.StartTimestamp)
 	if err != nil {
 		return View{}, InvalidTimestamp
 	}
-	end, err := ParseTimestamp(*w.EndTimestamp)
+	end, err := parseTimestamp(*w.EndTimestamp)
 	if err != nil {
 		return View{}, InvalidTimestamp
 	}
