@@ -30,7 +30,7 @@ func crashDataset(perCampaign int) *dataset {
 	return d
 }
 
-// TestCrashRestart kills the consumer with SIGKILL at random moments while
+// TestCrashRestart kills the consumer with SIGKILL six times at random moments while
 // records keep arriving, restarts it each time, and checks that the final
 // output is exactly the expected rows: nothing lost, nothing doubled, no
 // partial file visible.
@@ -47,15 +47,16 @@ func TestCrashRestart(t *testing.T) {
 	// Records keep arriving, phase by phase, while the consumer is killed.
 	prng := rand.New(rand.NewPCG(seed, 3))
 	produced := producePhases(broker, topic, d.phases, func() time.Duration {
-		return time.Duration(1000+prng.IntN(1500)) * time.Millisecond
+		return time.Duration(2000+prng.IntN(1500)) * time.Millisecond
 	})
 
-	const kills = 5
+	const kills = 6
 	for i := range kills {
 		c := start(t, "consumer", env)
-		// Long enough to join the group (which waits out the killed
-		// member's session) and get some work done, at a random moment.
-		time.Sleep(time.Duration(3000+rng.IntN(5000)) * time.Millisecond)
+		// Once it owns the partitions (the group has waited out the
+		// killed member), at a random moment of its work.
+		waitSettled(t, 3, 60*time.Second, c)
+		time.Sleep(time.Duration(200+rng.IntN(1800)) * time.Millisecond)
 		if c.Exited() {
 			t.Fatalf("consumer %d exited on its own", i)
 		}

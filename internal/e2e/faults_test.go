@@ -93,7 +93,8 @@ func TestScaleOut(t *testing.T) {
 			produced := producePhases(broker, topic, d.phases, func() time.Duration {
 				return time.Duration(600+rng.IntN(600)) * time.Millisecond
 			})
-			time.Sleep(5 * time.Second)
+			waitSettled(t, 6, 60*time.Second, live...)
+			time.Sleep(time.Duration(500+rand.IntN(2000)) * time.Millisecond)
 			for range tt.kill {
 				live[0].Kill()
 				live = live[1:]

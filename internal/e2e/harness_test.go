@@ -313,3 +313,49 @@ func readTopic(t *testing.T, broker, topic string) []deadLetter {
 }
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
+
+var assignedRe = regexp.MustCompile(`msg="partitions assigned" generation=(\d+) partitions="?\[([0-9 ]*)\]"?`)
+
+// assignment is a consumer's latest generation and partitions, from its log.
+func assignment(out string) (gen int, parts []int) {
+	ms := assignedRe.FindAllStringSubmatch(out, -1)
+	if len(ms) == 0 {
+		return -1, nil
+	}
+	last := ms[len(ms)-1]
+	gen, _ = strconv.Atoi(last[1])
+	for _, f := range strings.Fields(last[2]) {
+		n, _ := strconv.Atoi(f)
+		parts = append(parts, n)
+	}
+	return gen, parts
+}
+
+// waitSettled waits until the running consumers agree on one generation
+// whose assignments cover all partitions: the group has no member left to
+// drop and no rebalance under way. Kills are timed after this because a
+// member killed while its JoinGroup is parked at the development broker can
+// stay in the group with partitions assigned and never expire (the broker
+// stops its pending-sync timer when the leader syncs, and a reply to a dead
+// connection arms no session timer); real Kafka expires such members.
+func waitSettled(t *testing.T, partitions int, timeout time.Duration, running ...*childproc.Proc) {
+	t.Helper()
+	waitFor(t, timeout, "the group to settle", func() bool {
+		gen0 := -2
+		covered := map[int]bool{}
+		for _, p := range running {
+			if p.Exited() {
+				t.Fatalf("%s exited on its own", p.Name())
+			}
+			gen, parts := assignment(p.Output())
+			if gen < 0 || (gen0 != -2 && gen != gen0) {
+				return false
+			}
+			gen0 = gen
+			for _, n := range parts {
+				covered[n] = true
+			}
+		}
+		return len(covered) == partitions
+	})
+}
