@@ -30,10 +30,10 @@ func crashDataset(perCampaign int) *dataset {
 	return d
 }
 
-// TestCrashRestart kills the consumer with SIGKILL six times at random moments while
-// records keep arriving, restarts it each time, and checks that the final
-// output is exactly the expected rows: nothing lost, nothing doubled, no
-// partial file visible.
+// TestCrashRestart kills the consumer with SIGKILL six times at random
+// moments while records keep arriving, restarts it each time, and checks
+// that the final output is exactly the expected rows: nothing lost, nothing
+// doubled, no partial file visible.
 func TestCrashRestart(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
