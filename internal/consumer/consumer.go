@@ -167,7 +167,10 @@ func (c *Consumer) runGeneration(ctx, genCtx context.Context, gen *kafkaio.Gener
 		reader, start, err := c.group.OpenPartition(genCtx, cl.Partition, cl.Committed)
 		if err != nil {
 			c.log.Warn("open partition failed; rejoining the group", "partition", cl.Partition, "err", err)
-			sleepCtx(genCtx, 2*time.Second)
+			select {
+			case <-genCtx.Done():
+			case <-time.After(2 * time.Second):
+			}
 			return nil
 		}
 		cp, err := decodeCheckpoint(start, cl.Metadata)
@@ -487,13 +490,4 @@ func formatWatermark(cp window.Checkpoint) string {
 		return "none"
 	}
 	return time.Unix(0, cp.Watermark).UTC().Format(time.RFC3339Nano)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }

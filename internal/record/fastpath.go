@@ -129,22 +129,18 @@ func decodeFast(b []byte) (v View, r Reason, ok bool) {
 					}
 				}
 				i = next
-			case c == 't':
-				if !hasPrefix(b[i:], "true") {
+			case c == 't' || c == 'f':
+				lit := "true"
+				if c == 'f' {
+					lit = "false"
+				}
+				if !hasPrefix(b[i:], lit) {
 					return View{}, 0, false
 				}
 				if field != fieldOther {
 					wrongType = true
 				}
-				i += 4
-			case c == 'f':
-				if !hasPrefix(b[i:], "false") {
-					return View{}, 0, false
-				}
-				if field != fieldOther {
-					wrongType = true
-				}
-				i += 5
+				i += len(lit)
 			case c == 'n':
 				// null leaves a field's pointer nil.
 				if !hasPrefix(b[i:], "null") {
