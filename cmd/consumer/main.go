@@ -57,26 +57,30 @@ func run(ctx context.Context, environ map[string]string, stderr io.Writer) error
 		"interval", time.Duration(cfg.Interval), "campaigns", table.Len(), "output", cfg.OutputDir,
 		"dead_letter_topic", deadLetterTopic(cfg))
 
-	if err := kafkaio.WaitForBroker(ctx, log, cfg.Brokers, 0, time.Second); err != nil {
+	client, err := kafkaio.NewClient(kafkaio.ClientConfig{Brokers: cfg.Brokers}, log)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	if err := client.WaitForBroker(ctx, 0, time.Second); err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
 		return err
 	}
-	group, err := kafkaio.NewGroup(kafkaio.GroupConfig{
-		Brokers:        cfg.Brokers,
+	group, err := client.NewGroup(kafkaio.GroupConfig{
 		Topic:          cfg.Topic,
 		GroupID:        cfg.GroupID,
 		Latest:         cfg.StartingOffsets == "latest",
 		SessionTimeout: time.Duration(cfg.SessionTimeout),
-	}, log)
+	})
 	if err != nil {
 		return err
 	}
 	// A nil interface, not a nil *kafka.Writer, turns dead-lettering off.
 	var dead consumer.DeadLetters
 	if cfg.DeadLetter {
-		w := kafkaio.NewWriter(kafkaio.WriterConfig{Brokers: cfg.Brokers, Topic: cfg.DeadLetterTopic, BatchSize: 1000}, log)
+		w := client.NewWriter(kafkaio.WriterConfig{Topic: cfg.DeadLetterTopic, BatchSize: 1000})
 		defer func() {
 			if err := w.Close(); err != nil {
 				log.Warn("close dead-letter writer", "err", err)

@@ -50,14 +50,19 @@ func run(ctx context.Context, args []string, environ map[string]string, stderr i
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel.Level()}))
 	log.Info("producer starting", "brokers", cfg.Brokers, "topic", cfg.Topic, "interval", cfg.IntervalDuration(), "batch_size", cfg.BatchSize, "count", *count)
 
-	if err := kafkaio.WaitForBroker(ctx, log, cfg.Brokers, cfg.MaxRetries, time.Duration(cfg.RetryDelay)); err != nil {
+	client, err := kafkaio.NewClient(kafkaio.ClientConfig{Brokers: cfg.Brokers}, log)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	if err := client.WaitForBroker(ctx, cfg.MaxRetries, time.Duration(cfg.RetryDelay)); err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
 		return err
 	}
 	reg := metrics.NewRegistry()
-	w := kafkaio.NewWriter(kafkaio.WriterConfig{Brokers: cfg.Brokers, Topic: cfg.Topic, BatchSize: cfg.BatchSize}, log)
+	w := client.NewWriter(kafkaio.WriterConfig{Topic: cfg.Topic, BatchSize: cfg.BatchSize})
 	p := producer.New(producer.Config{Interval: cfg.IntervalDuration(), BatchSize: cfg.BatchSize, Count: *count},
 		log, w, producer.NewGenerator(rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))), time.Now, reg)
 

@@ -143,7 +143,12 @@ func produceGo(t *testing.T, broker, topic string, msgs []message) {
 }
 
 func writeGo(broker, topic string, msgs []message) error {
-	w := kafkaio.NewWriter(kafkaio.WriterConfig{Brokers: []string{broker}, Topic: topic, BatchSize: 500}, discardLogger())
+	client, err := kafkaio.NewClient(kafkaio.ClientConfig{Brokers: []string{broker}}, discardLogger())
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	w := client.NewWriter(kafkaio.WriterConfig{Topic: topic, BatchSize: 500})
 	defer w.Close()
 	km := make([]kafka.Message, len(msgs))
 	for i, m := range msgs {

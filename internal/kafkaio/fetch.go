@@ -70,7 +70,7 @@ func (g *Group) OpenPartition(ctx context.Context, partition int, committed int6
 
 func (r *PartitionReader) dial(ctx context.Context) error {
 	var err error
-	for _, b := range r.g.cfg.Brokers {
+	for _, b := range r.g.brokers {
 		var conn *kafka.Conn
 		conn, err = r.g.dialer.DialLeader(ctx, "tcp", b, r.g.cfg.Topic, r.partition)
 		if err != nil {

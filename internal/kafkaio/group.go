@@ -13,7 +13,6 @@ import (
 
 // GroupConfig configures a consumer group member.
 type GroupConfig struct {
-	Brokers []string
 	Topic   string
 	GroupID string
 	// Latest makes a partition with no committed offset start at its end
@@ -24,18 +23,21 @@ type GroupConfig struct {
 
 // Group is one member of a consumer group.
 type Group struct {
-	cfg    GroupConfig
-	log    *slog.Logger
-	group  *kafka.ConsumerGroup
-	client *kafka.Client
-	dialer *kafka.Dialer
+	cfg     GroupConfig
+	log     *slog.Logger
+	group   *kafka.ConsumerGroup
+	client  *kafka.Client
+	dialer  *kafka.Dialer
+	brokers []string
 }
 
 // NewGroup joins the group lazily: the first Next call sends the join.
-func NewGroup(cfg GroupConfig, log *slog.Logger) (*Group, error) {
+func (c *Client) NewGroup(cfg GroupConfig) (*Group, error) {
+	log := c.log
 	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                    cfg.GroupID,
-		Brokers:               cfg.Brokers,
+		Brokers:               c.cfg.Brokers,
+		Dialer:                c.dialer,
 		Topics:                []string{cfg.Topic},
 		SessionTimeout:        cfg.SessionTimeout,
 		RebalanceTimeout:      cfg.SessionTimeout,
@@ -52,11 +54,12 @@ func NewGroup(cfg GroupConfig, log *slog.Logger) (*Group, error) {
 		return nil, fmt.Errorf("consumer group %s: %w", cfg.GroupID, err)
 	}
 	return &Group{
-		cfg:    cfg,
-		log:    log,
-		group:  cg,
-		client: &kafka.Client{Addr: addr(cfg.Brokers), Timeout: 10 * time.Second},
-		dialer: &kafka.Dialer{Timeout: 10 * time.Second},
+		cfg:     cfg,
+		log:     log,
+		group:   cg,
+		client:  c.Requests(10 * time.Second),
+		dialer:  c.dialer,
+		brokers: c.cfg.Brokers,
 	}, nil
 }
 

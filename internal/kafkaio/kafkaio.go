@@ -13,10 +13,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"time"
-
-	"github.com/segmentio/kafka-go"
 )
 
 // slogLogger bridges kafka-go's Printf-style logger to slog.
@@ -33,10 +30,11 @@ func (l slogLogger) Printf(format string, args ...any) {
 // request, logging each failed attempt, with exponential backoff from delay up
 // to 30 s. It gives up after retries failed attempts (0 means try forever) or
 // when ctx is done.
-func WaitForBroker(ctx context.Context, log *slog.Logger, brokers []string, retries int, delay time.Duration) error {
+func (c *Client) WaitForBroker(ctx context.Context, retries int, delay time.Duration) error {
+	log, brokers := c.log, c.cfg.Brokers
 	delay = max(delay, 100*time.Millisecond)
 	for attempt := 1; ; attempt++ {
-		err := probe(ctx, brokers)
+		err := c.probe(ctx)
 		if err == nil {
 			if attempt > 1 {
 				log.Info("broker reachable", "brokers", brokers, "attempt", attempt)
@@ -59,11 +57,11 @@ func WaitForBroker(ctx context.Context, log *slog.Logger, brokers []string, retr
 	}
 }
 
-func probe(ctx context.Context, brokers []string) error {
+func (c *Client) probe(ctx context.Context) error {
 	var last error
-	for _, b := range brokers {
+	for _, b := range c.cfg.Brokers {
 		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		conn, err := (&kafka.Dialer{Timeout: 5 * time.Second}).DialContext(dctx, "tcp", b)
+		conn, err := c.dialer.DialContext(dctx, "tcp", b)
 		cancel()
 		if err != nil {
 			last = err
@@ -79,6 +77,3 @@ func probe(ctx context.Context, brokers []string) error {
 	}
 	return last
 }
-
-// addr is the bootstrap list as a net.Addr for kafka.Client requests.
-func addr(brokers []string) net.Addr { return kafka.TCP(brokers...) }

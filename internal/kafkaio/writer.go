@@ -9,8 +9,7 @@ import (
 
 // WriterConfig configures NewWriter.
 type WriterConfig struct {
-	Brokers []string
-	Topic   string
+	Topic string
 	// BatchSize is the number of messages the caller hands over at once; the
 	// writer sends a batch as soon as it holds that many.
 	BatchSize int
@@ -21,9 +20,11 @@ type WriterConfig struct {
 // land where Kafka Streams or any Java producer would put them), and sends a
 // full batch at once instead of after kafka-go's default one-second
 // BatchTimeout. The caller closes it, which flushes.
-func NewWriter(cfg WriterConfig, log *slog.Logger) *kafka.Writer {
+func (c *Client) NewWriter(cfg WriterConfig) *kafka.Writer {
+	log := c.log
 	return &kafka.Writer{
-		Addr:         kafka.TCP(cfg.Brokers...),
+		Addr:         kafka.TCP(c.cfg.Brokers...),
+		Transport:    c.transport,
 		Topic:        cfg.Topic,
 		Balancer:     kafka.Murmur2Balancer{},
 		RequiredAcks: kafka.RequireAll,

@@ -73,7 +73,12 @@ func TestRejectedMessageIsReportedAndProducerContinues(t *testing.T) {
 	defer cluster.Close()
 	var logs bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
-	w := kafkaio.NewWriter(kafkaio.WriterConfig{Brokers: cluster.ListenAddrs(), Topic: "views", BatchSize: 10}, log)
+	client, err := kafkaio.NewClient(kafkaio.ClientConfig{Brokers: cluster.ListenAddrs()}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	w := client.NewWriter(kafkaio.WriterConfig{Topic: "views", BatchSize: 10})
 	defer w.Close()
 
 	p := New(Config{BatchSize: 10, Count: 90}, log, &oversize{w: w}, NewGenerator(rand.New(rand.NewPCG(3, 4))), time.Now, nil)
