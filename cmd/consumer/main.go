@@ -1,13 +1,18 @@
 // Command consumer aggregates ad view events from Kafka into per-minute,
 // per-campaign Parquet files. Settings come from the environment (see
-// README).
+// README). `consumer healthcheck` checks a running consumer's liveness
+// probe and exits 0 or 1, for container healthchecks.
 package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -18,23 +23,46 @@ import (
 	"github.com/viewlog/viewlog/internal/campaigns"
 	"github.com/viewlog/viewlog/internal/config"
 	"github.com/viewlog/viewlog/internal/consumer"
+	"github.com/viewlog/viewlog/internal/httpserve"
 	"github.com/viewlog/viewlog/internal/kafkaio"
 	"github.com/viewlog/viewlog/internal/metrics"
 	"github.com/viewlog/viewlog/internal/parquetsink"
+	"github.com/viewlog/viewlog/internal/probe"
 	"github.com/viewlog/viewlog/internal/window"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, nil, os.Stderr); err != nil {
+	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
+		if err := healthcheck(ctx, nil); err != nil {
+			fmt.Fprintln(os.Stderr, "consumer healthcheck:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(ctx, nil, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "consumer:", err)
 		os.Exit(1)
 	}
 }
 
-// run wires the consumer. environ nil means the process environment.
-func run(ctx context.Context, environ map[string]string, stderr io.Writer) error {
+// healthcheck asks the consumer serving on METRICS_ADDR whether it is live.
+func healthcheck(ctx context.Context, environ map[string]string) error {
+	cfg, err := config.LoadConsumer(environ)
+	if err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	if cfg.MetricsAddr == config.MetricsOff {
+		return fmt.Errorf("METRICS_ADDR=off: the consumer serves no health probe")
+	}
+	return probe.Check(ctx, cfg.MetricsAddr, "/healthz")
+}
+
+// run wires the consumer. environ nil means the process environment. Logs go
+// to stderr; when the consumer stops, its totals go to stdout as one JSON
+// object, for scripts and tests.
+func run(ctx context.Context, environ map[string]string, stdout, stderr io.Writer) error {
 	cfg, err := config.LoadConsumer(environ)
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
@@ -44,6 +72,7 @@ func run(ctx context.Context, environ map[string]string, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	loadedAt := time.Now()
 	sink := parquetsink.New(cfg.OutputDir)
 	if err := sink.Check(); err != nil {
 		log.Warn("output directory not writable; windows will be retried until it is, and their offsets not committed before", "err", err)
@@ -52,62 +81,95 @@ func run(ctx context.Context, environ map[string]string, stderr io.Writer) error
 	} else if n > 0 {
 		log.Info("removed temporary files left by an interrupted write", "count", n)
 	}
+
+	// The HTTP server comes first, so that the probes answer while the
+	// broker is awaited; a taken port stops the program now.
+	reg := metrics.NewRegistry()
+	health := consumer.NewHealth(time.Duration(cfg.Interval), time.Now)
+	status := consumer.NewStatus(cfg.Topic, cfg.GroupID, health, func() consumer.CampaignsInfo {
+		return consumer.CampaignsInfo{Version: 1, Count: table.Len(), LoadedAt: loadedAt.UTC()}
+	}, time.Now)
+	var ln net.Listener
+	if cfg.MetricsAddr != config.MetricsOff {
+		if ln, err = httpserve.Listen(cfg.MetricsAddr); err != nil {
+			return err
+		}
+	}
 	log.Info("consumer starting", "brokers", cfg.Brokers, "topic", cfg.Topic, "group", cfg.GroupID,
 		"window", time.Duration(cfg.Window), "watermark_delay", time.Duration(cfg.WatermarkDelay),
 		"interval", time.Duration(cfg.Interval), "campaigns", table.Len(), "output", cfg.OutputDir,
-		"dead_letter_topic", deadLetterTopic(cfg))
-
-	client, err := kafkaio.NewClient(kafkaio.ClientConfig{Brokers: cfg.Brokers}, log)
-	if err != nil {
-		return err
-	}
-	defer client.Close()
-	if err := client.WaitForBroker(ctx, 0, time.Second); err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return err
-	}
-	group, err := client.NewGroup(kafkaio.GroupConfig{
-		Topic:          cfg.Topic,
-		GroupID:        cfg.GroupID,
-		Latest:         cfg.StartingOffsets == "latest",
-		SessionTimeout: time.Duration(cfg.SessionTimeout),
-	})
-	if err != nil {
-		return err
-	}
-	// A nil interface, not a nil *kafka.Writer, turns dead-lettering off.
-	var dead consumer.DeadLetters
-	if cfg.DeadLetter {
-		w := client.NewWriter(kafkaio.WriterConfig{Topic: cfg.DeadLetterTopic, BatchSize: 1000})
-		defer func() {
-			if err := w.Close(); err != nil {
-				log.Warn("close dead-letter writer", "err", err)
-			}
-		}()
-		dead = w
-	}
-	reg := metrics.NewRegistry()
-	c := consumer.New(consumer.Config{
-		Topic:           cfg.Topic,
-		Window:          window.Config{Size: time.Duration(cfg.Window), WatermarkDelay: time.Duration(cfg.WatermarkDelay)},
-		Interval:        time.Duration(cfg.Interval),
-		MaxBatchRecords: cfg.MaxBatchRecords,
-	}, log, group, table, sink, dead, consumer.NewMetrics(reg))
+		"dead_letter_topic", deadLetterTopic(cfg), "http", cfg.MetricsAddr)
 
 	g, gctx := errgroup.WithContext(ctx)
 	runCtx, done := context.WithCancel(gctx)
+	defer done()
+	if ln != nil {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", metrics.Handler(reg))
+		mux.Handle("GET /healthz", probe.Handler(health.Live))
+		mux.Handle("GET /readyz", probe.Handler(health.Ready))
+		mux.Handle("GET /api/state", status.Handler())
+		g.Go(func() error { return httpserve.Serve(runCtx, log, ln, mux) })
+	}
+
+	var totals consumer.Counts
 	g.Go(func() error {
 		defer done()
+		client, err := kafkaio.NewClient(kafkaio.ClientConfig{Brokers: cfg.Brokers}, log)
+		if err != nil {
+			return err
+		}
+		defer client.Close()
+		if err := client.WaitForBroker(runCtx, 0, time.Second); err != nil {
+			if runCtx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		group, err := client.NewGroup(kafkaio.GroupConfig{
+			Topic:          cfg.Topic,
+			GroupID:        cfg.GroupID,
+			Latest:         cfg.StartingOffsets == "latest",
+			SessionTimeout: time.Duration(cfg.SessionTimeout),
+		})
+		if err != nil {
+			return err
+		}
+		// A nil interface, not a nil *kafka.Writer, turns dead-lettering off.
+		var dead consumer.DeadLetters
+		if cfg.DeadLetter {
+			w := client.NewWriter(kafkaio.WriterConfig{Topic: cfg.DeadLetterTopic, BatchSize: 1000})
+			defer func() {
+				if err := w.Close(); err != nil {
+					log.Warn("close dead-letter writer", "err", err)
+				}
+			}()
+			dead = w
+		}
+		c := consumer.New(consumer.Config{
+			Topic:           cfg.Topic,
+			Window:          window.Config{Size: time.Duration(cfg.Window), WatermarkDelay: time.Duration(cfg.WatermarkDelay)},
+			Interval:        time.Duration(cfg.Interval),
+			MaxBatchRecords: cfg.MaxBatchRecords,
+		}, log, consumer.Deps{
+			Group:       group,
+			Campaigns:   table,
+			Store:       sink,
+			DeadLetters: dead,
+			Metrics:     consumer.NewMetrics(cfg.Topic, reg),
+			Health:      health,
+			Observers:   []consumer.Observer{&consumer.LogReports{Log: log}, status},
+		})
+		defer func() { totals = c.Totals() }()
 		return c.Run(runCtx)
 	})
-	if cfg.MetricsAddr != "" {
-		g.Go(func() error { return metrics.Serve(runCtx, log, cfg.MetricsAddr, reg) })
-	}
 	err = g.Wait()
-	t := c.Totals()
-	log.Info("consumer stopped", "total", t.LogValue())
+	log.Info("consumer stopped", "total", totals.LogValue())
+	if jerr := json.NewEncoder(stdout).Encode(struct {
+		Totals consumer.TotalsState `json:"totals"`
+	}{consumer.TotalsOf(totals)}); jerr != nil {
+		err = errors.Join(err, fmt.Errorf("write totals: %w", jerr))
+	}
 	return err
 }
 

@@ -5,11 +5,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -18,22 +21,27 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/viewlog/viewlog/internal/config"
+	"github.com/viewlog/viewlog/internal/httpserve"
 	"github.com/viewlog/viewlog/internal/kafkaio"
 	"github.com/viewlog/viewlog/internal/metrics"
+	"github.com/viewlog/viewlog/internal/probe"
 	"github.com/viewlog/viewlog/internal/producer"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], nil, os.Stderr); err != nil {
+	if err := run(ctx, os.Args[1:], nil, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "producer:", err)
 		os.Exit(1)
 	}
 }
 
 // run wires the producer. environ nil means the process environment.
-func run(ctx context.Context, args []string, environ map[string]string, stderr io.Writer) error {
+// run wires the producer. environ nil means the process environment. Logs go
+// to stderr; when the producer stops, what it sent and what failed go to
+// stdout as one JSON object, for scripts and tests.
+func run(ctx context.Context, args []string, environ map[string]string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("producer", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	count := fs.Int64("count", 0, "stop after this many records (0: run until interrupted)")
@@ -72,12 +80,25 @@ func run(ctx context.Context, args []string, environ map[string]string, stderr i
 		defer done()
 		return p.Run(runCtx)
 	})
-	if cfg.MetricsAddr != "" {
-		g.Go(func() error { return metrics.Serve(runCtx, log, cfg.MetricsAddr, reg) })
+	if cfg.MetricsAddr != config.MetricsOff {
+		ln, err := httpserve.Listen(cfg.MetricsAddr)
+		if err != nil {
+			done()
+			_ = g.Wait()
+			return err
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", metrics.Handler(reg))
+		mux.Handle("GET /healthz", probe.Handler(func() error { return nil }))
+		mux.Handle("GET /readyz", probe.Handler(func() error { return nil }))
+		g.Go(func() error { return httpserve.Serve(runCtx, log, ln, mux) })
 	}
 	err = g.Wait()
 	if cerr := w.Close(); cerr != nil {
 		log.Error("flush on close", "err", cerr)
+	}
+	if jerr := json.NewEncoder(stdout).Encode(p.Stats()); jerr != nil {
+		err = errors.Join(err, fmt.Errorf("write totals: %w", jerr))
 	}
 	return err
 }

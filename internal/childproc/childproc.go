@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os/exec"
 	"path/filepath"
@@ -21,9 +22,12 @@ import (
 type Proc struct {
 	name string
 	cmd  *exec.Cmd
-	out  syncBuffer
-	done chan struct{}
-	err  error // set before done is closed
+	out  syncBuffer // stdout and stderr as they interleave
+	// stdout is standard output alone: the programs print their results
+	// there and log to stderr.
+	stdout syncBuffer
+	done   chan struct{}
+	err    error // set before done is closed
 }
 
 // Start runs path with args and exactly env as its environment: nothing of
@@ -39,7 +43,7 @@ func Start(t testing.TB, path string, env map[string]string, args ...string) *Pr
 		p.cmd.Env = append(p.cmd.Env, k+"="+v)
 	}
 	slices.Sort(p.cmd.Env)
-	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
+	p.cmd.Stdout, p.cmd.Stderr = io.MultiWriter(&p.out, &p.stdout), &p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", p.name, err)
 	}
@@ -61,6 +65,9 @@ func (p *Proc) Name() string { return p.name }
 
 // Output is what the process wrote to stdout and stderr so far.
 func (p *Proc) Output() string { return p.out.String() }
+
+// Stdout is what the process wrote to standard output so far.
+func (p *Proc) Stdout() string { return p.stdout.String() }
 
 // Exited reports whether the process has ended.
 func (p *Proc) Exited() bool {

@@ -25,7 +25,9 @@ type Consumer struct {
 	// SessionTimeout is how long the group waits for a silent member before
 	// giving its partitions to others.
 	SessionTimeout Interval `env:"CONSUMER_SESSION_TIMEOUT" envDefault:"10s" forms:"whole seconds or a Go duration, from 6s to 5m"`
-	MetricsAddr    string   `env:"METRICS_ADDR" forms:"host:port to listen on (\":9102\"), or empty for none"`
+	// MetricsAddr is where the HTTP server (metrics, probes, status,
+	// dashboard) listens.
+	MetricsAddr string `env:"METRICS_ADDR" envDefault:"127.0.0.1:8080" forms:"host:port to listen on (\":8080\"), or off"`
 	// DeadLetter turns the dead-letter topic on or off.
 	DeadLetter bool `env:"DLQ_ENABLED" envDefault:"true" forms:"true or false"`
 	// DeadLetterTopic receives rejected, late and unknown-campaign records;
@@ -63,6 +65,6 @@ func (c Consumer) validate() error {
 	check(&errs, c.MaxBatchRecords >= 1 && c.MaxBatchRecords <= 10_000_000, "MAX_BATCH_RECORDS", strconv.Itoa(c.MaxBatchRecords), "out of range", "an integer from 1 to 10000000")
 	st := time.Duration(c.SessionTimeout)
 	check(&errs, st >= 6*time.Second && st <= 5*time.Minute, "CONSUMER_SESSION_TIMEOUT", st.String(), "out of range", "whole seconds or a Go duration, from 6s to 5m")
-	check(&errs, validListen(c.MetricsAddr), "METRICS_ADDR", c.MetricsAddr, "not host:port", "host:port to listen on (\":9102\"), or empty for none")
+	check(&errs, validListen(c.MetricsAddr), "METRICS_ADDR", c.MetricsAddr, "not host:port", "host:port to listen on (\":8080\"), or off")
 	return errors.Join(errs...)
 }

@@ -16,8 +16,8 @@ type Producer struct {
 	MaxRetries int      `env:"MAX_RETRIES" envDefault:"10" forms:"an integer from 0 to 1000"`
 	RetryDelay Interval `env:"RETRY_DELAY" envDefault:"2" forms:"whole seconds (\"5\") or a Go duration (\"250ms\"), not negative"`
 	LogLevel   LogLevel `env:"LOG_LEVEL" envDefault:"INFO" forms:"DEBUG, INFO, WARN, ERROR"`
-	// MetricsAddr, if set, serves Prometheus metrics on /metrics.
-	MetricsAddr string `env:"METRICS_ADDR" forms:"host:port to listen on (\":9101\"), or empty for none"`
+	// MetricsAddr is where the HTTP server (metrics, probes) listens.
+	MetricsAddr string `env:"METRICS_ADDR" envDefault:"127.0.0.1:8081" forms:"host:port to listen on (\":8080\"), or off"`
 }
 
 // LoadProducer reads the producer's configuration from environ, or from the
@@ -35,7 +35,7 @@ func (c Producer) validate() error {
 	check(&errs, validTopic(c.Topic), "TOPIC_NAME", c.Topic, "not a Kafka topic name", topicForms)
 	check(&errs, c.BatchSize >= 1 && c.BatchSize <= 1_000_000, "PRODUCER_BATCH_SIZE", strconv.Itoa(c.BatchSize), "out of range", "an integer from 1 to 1000000")
 	check(&errs, c.MaxRetries >= 0 && c.MaxRetries <= 1000, "MAX_RETRIES", strconv.Itoa(c.MaxRetries), "out of range", "an integer from 0 to 1000")
-	check(&errs, validListen(c.MetricsAddr), "METRICS_ADDR", c.MetricsAddr, "not host:port", "host:port to listen on (\":9101\"), or empty for none")
+	check(&errs, validListen(c.MetricsAddr), "METRICS_ADDR", c.MetricsAddr, "not host:port", "host:port to listen on (\":8080\"), or off")
 	return errors.Join(errs...)
 }
 

@@ -149,9 +149,9 @@ func validTopic(name string) bool {
 
 const topicForms = "1 to 249 characters of a-z A-Z 0-9 . _ -, not \".\" or \"..\""
 
-// validListen accepts "" (disabled) or a host:port to listen on.
+// validListen accepts "off" (no server) or a host:port to listen on.
 func validListen(addr string) bool {
-	if addr == "" {
+	if addr == MetricsOff {
 		return true
 	}
 	_, port, err := net.SplitHostPort(addr)
@@ -161,3 +161,6 @@ func validListen(addr string) bool {
 	n, err := strconv.Atoi(port)
 	return err == nil && n >= 0 && n <= 65535
 }
+
+// MetricsOff is the METRICS_ADDR that turns the HTTP server off.
+const MetricsOff = "off"

@@ -1,14 +1,21 @@
 // Package consumer is the aggregation service: it reads view records from a
-// consumer group in micro-batches, aggregates them in event-time windows,
-// writes each window once it is final, and only then commits the offsets
-// that cover it.
+// consumer group, aggregates them in event-time windows, writes each window
+// once it is final, and only then commits the offsets that cover it.
+//
+// Micro-batches follow Spark's processing-time trigger: a batch ends every
+// Config.Interval, once it holds what the broker had for its partitions at
+// that moment, or as soon as it holds Config.MaxBatchRecords records, in
+// which case the next one starts at once. Fetching, decoding and
+// aggregating go on while the previous batch is written and committed, so
+// throughput does not depend on the interval, and memory is bounded by
+// MaxBatchRecords and the open windows, never by the backlog.
 //
 // Guarantees, and where they come from:
 //   - Nothing lost: a partition's committed offset never passes the first
 //     record of a window that is not yet durable (window.Partition.Checkpoint),
-//     and offsets are committed only after the batch's files are synced and
-//     renamed into place.
-//   - Nothing doubled: a window's file name depends only on its partition and
+//     and offsets are committed only after the batch's files and dead letters
+//     are durable (flusher.flush), batches in order.
+//   - Nothing doubled: a window's file key depends only on its partition and
 //     window, so a window written again after a crash replaces its file; and
 //     the watermark committed with the offset tells a restarted consumer which
 //     windows are already final, so replayed stragglers of a written window
@@ -19,23 +26,17 @@
 package consumer
 
 import (
-	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
-	"strconv"
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/viewlog/viewlog/internal/campaigns"
 	"github.com/viewlog/viewlog/internal/kafkaio"
-	"github.com/viewlog/viewlog/internal/parquetsink"
-	"github.com/viewlog/viewlog/internal/record"
 	"github.com/viewlog/viewlog/internal/window"
 )
 
@@ -45,12 +46,18 @@ type Config struct {
 	Window          window.Config
 	Interval        time.Duration
 	MaxBatchRecords int
+	// Fetch sizes the partition fetchers; zero means kafkaio.DefaultFetch.
+	Fetch kafkaio.FetchConfig
+	// WriteConcurrency bounds the files written at once; zero means 8.
+	WriteConcurrency int
 }
 
-// Sink makes output files durable. Write returns nil only once the file
-// would survive a crash.
-type Sink interface {
-	Write(parquetsink.File) error
+// Store makes output files durable. Put returns nil only once data is
+// stored under key whole and would survive a crash; a reader never sees a
+// partial object, and a Put on an existing key replaces it. It is called
+// concurrently for different keys.
+type Store interface {
+	Put(ctx context.Context, key string, data []byte) error
 }
 
 // DeadLetters receives the records that are in no output row. WriteMessages
@@ -60,27 +67,84 @@ type DeadLetters interface {
 	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
 }
 
+// Originals reads records again, whole, by offset: the fetchers keep only
+// values, and only until they are decoded, so dead letters are read again
+// for their keys and headers. Offsets the log no longer has are missing from
+// the result.
+type Originals interface {
+	ReadRecords(ctx context.Context, partition int, offsets []int64) (map[int64]kafka.Message, error)
+}
+
+// Committer commits offsets under a group generation; the broker refuses
+// the commit once the generation has ended.
+type Committer interface {
+	Commit(ctx context.Context, commits []kafkaio.Commit) error
+}
+
+// Observer is told about every batch once it is durable (or has failed),
+// on the consumer's goroutine; it must not block.
+type Observer interface {
+	ObserveBatch(*BatchReport)
+}
+
+// Deps are the consumer's collaborators.
+type Deps struct {
+	Group     *kafkaio.Group
+	Campaigns *campaigns.Table
+	Store     Store
+	// DeadLetters may be nil: rejected, late and unknown-campaign records
+	// are then only counted.
+	DeadLetters DeadLetters
+	// Metrics, Health may be nil.
+	Metrics *Metrics
+	Health  *Health
+	// Observers are told about every batch, after Metrics.
+	Observers []Observer
+}
+
 // Consumer runs the micro-batch loop.
 type Consumer struct {
 	cfg       Config
 	log       *slog.Logger
 	group     *kafkaio.Group
 	campaigns *campaigns.Table
-	sink      Sink
+	store     Store
 	dead      DeadLetters
 	metrics   *Metrics
+	health    *Health
+	observers []Observer
 
 	mu     sync.Mutex
 	totals Counts
 }
 
-// New returns a consumer; Run starts it. dead may be nil: rejected, late
-// and unknown-campaign records are then only counted.
-func New(cfg Config, log *slog.Logger, group *kafkaio.Group, table *campaigns.Table, sink Sink, dead DeadLetters, metrics *Metrics) *Consumer {
-	if metrics == nil {
-		metrics = NewMetrics(nil)
+// errShutdown and errRebalance are the causes a generation's context is
+// cancelled with: on shutdown the batch in hand is finished and committed;
+// on a rebalance the partitions already belong to someone else, and
+// stopping quickly is all that is left to do.
+var (
+	errShutdown  = errors.New("shutdown")
+	errRebalance = errors.New("the group is rebalancing")
+)
+
+// New returns a consumer; Run starts it.
+func New(cfg Config, log *slog.Logger, d Deps) *Consumer {
+	if cfg.Fetch == (kafkaio.FetchConfig{}) {
+		cfg.Fetch = kafkaio.DefaultFetch
 	}
-	return &Consumer{cfg: cfg, log: log, group: group, campaigns: table, sink: sink, dead: dead, metrics: metrics}
+	if cfg.WriteConcurrency <= 0 {
+		cfg.WriteConcurrency = 8
+	}
+	if d.Metrics == nil {
+		d.Metrics = NewMetrics(cfg.Topic, nil)
+	}
+	if d.Health == nil {
+		d.Health = NewHealth(cfg.Interval, time.Now)
+	}
+	return &Consumer{
+		cfg: cfg, log: log, group: d.Group, campaigns: d.Campaigns, store: d.Store, dead: d.DeadLetters,
+		metrics: d.Metrics, health: d.Health, observers: append([]Observer{d.Metrics}, d.Observers...),
+	}
 }
 
 // Totals returns the counts since start.
@@ -98,6 +162,7 @@ func (c *Consumer) Totals() Counts {
 func (c *Consumer) Run(ctx context.Context) error {
 	defer c.leaveGroup()
 	for {
+		c.health.joining()
 		gen, err := c.group.Next(ctx)
 		if ctx.Err() != nil {
 			return nil
@@ -142,352 +207,18 @@ func claimedPartitions(cs []kafkaio.Claim) []int {
 	return ps
 }
 
-// partition is one assigned partition's reader and aggregation state.
-type partition struct {
-	id        int
-	reader    *kafkaio.PartitionReader
-	state     *window.Partition
-	committed window.Checkpoint
-	pending   []kafkaio.Fetched
-	counts    Counts
-	closed    []window.Aggregate
-	dead      []kafka.Message
-}
-
-// runGeneration consumes the generation's partitions until the generation
-// ends or ctx is done.
-func (c *Consumer) runGeneration(ctx, genCtx context.Context, gen *kafkaio.Generation) error {
-	parts := make(map[int]*partition, len(gen.Claims))
-	defer func() {
-		for _, p := range parts {
-			p.reader.Close()
-		}
-	}()
-	for _, cl := range gen.Claims {
-		reader, start, err := c.group.OpenPartition(genCtx, cl.Partition, cl.Committed)
-		if err != nil {
-			c.log.Warn("open partition failed; rejoining the group", "partition", cl.Partition, "err", err)
-			select {
-			case <-genCtx.Done():
-			case <-time.After(2 * time.Second):
-			}
-			return nil
-		}
-		cp, err := decodeCheckpoint(start, cl.Metadata)
-		if err != nil {
-			c.log.Warn("ignoring unreadable checkpoint metadata; windows before the committed offset cannot be recognized as final",
-				"partition", cl.Partition, "err", err)
-		}
-		if start != cl.Committed {
-			cp.Processed = start
-		}
-		parts[cl.Partition] = &partition{id: cl.Partition, reader: reader, state: window.NewPartition(c.cfg.Window, cp), committed: cp}
-		c.log.Info("partition resumed", "partition", cl.Partition, "offset", start,
-			"watermark", formatWatermark(cp), "committed", cl.Committed)
-	}
-
-	// Fetchers stop when the generation ends or on shutdown, whichever
-	// comes first; the loop below then finishes its batch.
-	fetchCtx, stopFetch := context.WithCancel(genCtx)
-	defer stopFetch()
-	stopOnShutdown := context.AfterFunc(ctx, stopFetch)
-	defer stopOnShutdown()
-	in := make(chan kafkaio.Fetched, 2*len(parts)+1)
-	var fetchers errgroup.Group
-	for _, p := range parts {
-		fetchers.Go(func() error { return p.reader.Run(fetchCtx, in) })
-	}
-	defer fetchers.Wait() //nolint:errcheck // readers return nil
-	defer stopFetch()
-
-	ticker := time.NewTicker(c.cfg.Interval)
-	defer ticker.Stop()
-	full := false
-	for {
-		if !full {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-genCtx.Done():
-				return nil
-			case <-ticker.C:
-			}
-		}
-		n := c.collect(in, parts)
-		full = n >= c.cfg.MaxBatchRecords
-		if err := c.batch(ctx, genCtx, gen, parts); err != nil {
-			if ctx.Err() != nil || genCtx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		if ctx.Err() != nil || genCtx.Err() != nil {
-			return nil
-		}
-	}
-}
-
-// collect takes what the fetchers hold, without waiting, up to about
-// MaxBatchRecords, and returns how many records it took.
-func (c *Consumer) collect(in <-chan kafkaio.Fetched, parts map[int]*partition) int {
-	n := 0
-	for n < c.cfg.MaxBatchRecords {
-		select {
-		case f := <-in:
-			parts[f.Partition].pending = append(parts[f.Partition].pending, f)
-			n += len(f.Messages)
-		default:
-			return n
-		}
-	}
-	return n
-}
-
-// batch processes what collect took, writes the windows that closed and
-// commits. Partitions are independent, so they are processed in parallel.
-func (c *Consumer) batch(ctx, genCtx context.Context, gen *kafkaio.Generation, parts map[int]*partition) error {
-	began := time.Now()
-	var wg sync.WaitGroup
-	for _, p := range parts {
-		if len(p.pending) == 0 {
-			continue
-		}
-		wg.Go(func() { c.process(p) })
-	}
-	wg.Wait()
-
-	var counts Counts
-	var files []parquetsink.File
-	var dead []kafka.Message
-	for _, p := range parts {
-		counts.add(p.counts)
-		p.counts = Counts{}
-		files = append(files, c.files(p.id, p.closed)...)
-		p.closed = nil
-		dead = append(dead, p.dead...)
-		p.dead = p.dead[:0]
-	}
-	// Both must be durable before the commit that covers them. If either
-	// fails for good, nothing of this batch is committed; whoever owns the
-	// partitions next rebuilds it from the committed offsets.
-	if err := c.write(ctx, genCtx, files); err != nil {
-		return err
-	}
-	if err := c.deadLetter(ctx, genCtx, dead); err != nil {
-		return err
-	}
-	committed, err := c.commit(ctx, gen, parts)
-	if err != nil {
-		c.log.Warn("offset commit failed; the records since the last commit will be read again", "err", err)
-	}
+// observe tells every observer about b and, once it is done, adds its
+// counts to the totals.
+func (c *Consumer) observe(b *BatchReport) {
 	c.mu.Lock()
-	c.totals.add(counts)
-	totals := c.totals
+	if !b.Pending() {
+		c.totals.add(b.Counts)
+	}
+	var t Counts
+	t.add(c.totals)
 	c.mu.Unlock()
-	c.metrics.observeBatch(counts, len(files), time.Since(began))
-	c.log.Info("batch",
-		"counts", counts.LogValue(),
-		"windows_written", len(files),
-		"dead_lettered", len(dead),
-		"offsets_committed", committed,
-		"duration", time.Since(began).Round(time.Microsecond),
-		"total", totals.LogValue(),
-	)
-	if !counts.Balanced() {
-		return fmt.Errorf("records unaccounted for in batch: %+v", counts)
+	b.Totals = t
+	for _, o := range c.observers {
+		o.ObserveBatch(b)
 	}
-	return nil
-}
-
-// process decodes and aggregates one partition's pending records.
-func (c *Consumer) process(p *partition) {
-	for _, f := range p.pending {
-		for i := range f.Messages {
-			m := &f.Messages[i]
-			p.counts.Read++
-			v, reason := record.Decode(m.Value)
-			if reason != record.Valid {
-				p.counts.reject(reason)
-				c.addDeadLetter(p, m, "rejected", reason.String())
-				p.state.Skip(m.Offset)
-				continue
-			}
-			if _, ok := c.campaigns.Lookup(v.CampaignID); !ok {
-				p.counts.Unknown++
-				c.addDeadLetter(p, m, "unknown_campaign", "")
-				p.state.Skip(m.Offset)
-				continue
-			}
-			switch p.state.Add(m.Offset, v) {
-			case window.Aggregated:
-				p.counts.Aggregated++
-			case window.Duplicate:
-				p.counts.Duplicate++
-			case window.Late:
-				p.counts.Late++
-				c.addDeadLetter(p, m, "late", "")
-			}
-		}
-	}
-	p.pending = p.pending[:0]
-	p.closed = append(p.closed, p.state.TakeClosed()...)
-}
-
-// Dead-letter headers. The original key, value and headers are kept.
-const (
-	HeaderOutcome   = "viewlog.outcome" // rejected, late or unknown_campaign
-	HeaderReason    = "viewlog.reason"  // the rejection reason
-	HeaderTopic     = "viewlog.source.topic"
-	HeaderPartition = "viewlog.source.partition"
-	HeaderOffset    = "viewlog.source.offset"
-	// HeaderValueSize is set when the value was cut to record.MaxSize.
-	HeaderValueSize = "viewlog.value_size"
-)
-
-// addDeadLetter queues m for the dead-letter topic, unless the partition
-// handled it before its last checkpoint: a replayed late record may well be
-// in an output row written before a crash, and a replayed rejected record
-// was dead-lettered then.
-func (c *Consumer) addDeadLetter(p *partition, m *kafka.Message, outcome, reason string) {
-	if c.dead == nil || p.state.Replayed(m.Offset) {
-		return
-	}
-	headers := make([]kafka.Header, 0, len(m.Headers)+5)
-	headers = append(headers, m.Headers...)
-	headers = append(headers,
-		kafka.Header{Key: HeaderOutcome, Value: []byte(outcome)},
-		kafka.Header{Key: HeaderTopic, Value: []byte(c.cfg.Topic)},
-		kafka.Header{Key: HeaderPartition, Value: strconv.AppendInt(nil, int64(p.id), 10)},
-		kafka.Header{Key: HeaderOffset, Value: strconv.AppendInt(nil, m.Offset, 10)},
-	)
-	if reason != "" {
-		headers = append(headers, kafka.Header{Key: HeaderReason, Value: []byte(reason)})
-	}
-	value := m.Value
-	if len(value) > record.MaxSize {
-		// Keep the dead letter well under the broker's message size
-		// limit, or it could never be written and would block commits.
-		headers = append(headers, kafka.Header{Key: HeaderValueSize, Value: strconv.AppendInt(nil, int64(len(value)), 10)})
-		value = value[:record.MaxSize]
-	}
-	p.dead = append(p.dead, kafka.Message{Key: m.Key, Value: value, Headers: headers})
-}
-
-// deadLetter writes the batch's dead letters and waits for the broker's
-// acknowledgement.
-func (c *Consumer) deadLetter(ctx, genCtx context.Context, msgs []kafka.Message) error {
-	if len(msgs) == 0 {
-		return nil
-	}
-	return c.retry(ctx, genCtx, "dead letters", c.metrics.deadLetterErrors, func() error {
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		return c.dead.WriteMessages(wctx, msgs...)
-	})
-}
-
-// files joins closed windows with their networks and groups them into one
-// file per network and window.
-func (c *Consumer) files(partitionID int, closed []window.Aggregate) []parquetsink.File {
-	type key struct {
-		network int32
-		start   int64
-	}
-	byKey := make(map[key]*parquetsink.File)
-	var order []key
-	for _, a := range closed {
-		camp, _ := c.campaigns.Lookup(a.CampaignID) // unknown campaigns never reach a window
-		k := key{camp.NetworkID, a.Start.UnixNano()}
-		f := byKey[k]
-		if f == nil {
-			f = &parquetsink.File{NetworkID: camp.NetworkID, WindowStart: a.Start, Topic: c.cfg.Topic, Partition: partitionID}
-			byKey[k] = f
-			order = append(order, k)
-		}
-		f.Rows = append(f.Rows, parquetsink.Row{
-			CampaignID:  a.CampaignID,
-			AvgDuration: a.AvgDuration(),
-			TotalCount:  a.Count,
-			SumDuration: a.SumDuration,
-			WindowStart: a.Start,
-			WindowEnd:   a.End,
-		})
-	}
-	slices.SortFunc(order, func(a, b key) int {
-		return cmp.Or(cmp.Compare(a.start, b.start), cmp.Compare(a.network, b.network))
-	})
-	out := make([]parquetsink.File, len(order))
-	for i, k := range order {
-		out[i] = *byKey[k]
-	}
-	return out
-}
-
-// write makes every file durable.
-func (c *Consumer) write(ctx, genCtx context.Context, files []parquetsink.File) error {
-	for _, f := range files {
-		if err := c.retry(ctx, genCtx, "windows", c.metrics.writeErrors, func() error { return c.sink.Write(f) }); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// retry calls fn until it succeeds, logging and counting each failure and
-// backing off from 1 s to 30 s, or until the generation ends or the consumer
-// stops. Offsets stay uncommitted meanwhile: what fn writes is what the
-// commit would cover.
-func (c *Consumer) retry(ctx, genCtx context.Context, what string, failures prometheus.Counter, fn func() error) error {
-	backoff := time.Second
-	for {
-		err := fn()
-		if err == nil {
-			return nil
-		}
-		failures.Inc()
-		c.log.Error("writing "+what+" failed; offsets stay uncommitted, retrying", "retry_in", backoff, "err", err)
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("stopped with unwritten %s: %w", what, err)
-		case <-genCtx.Done():
-			return fmt.Errorf("generation ended with unwritten %s: %w", what, err)
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 30*time.Second)
-	}
-}
-
-// commit commits every partition's checkpoint that moved. It runs even when
-// ctx is done: what it commits is already durable, and committing it spares
-// the next owner a replay.
-func (c *Consumer) commit(ctx context.Context, gen *kafkaio.Generation, parts map[int]*partition) (int, error) {
-	var commits []kafkaio.Commit
-	var moved []*partition
-	for _, p := range parts {
-		cp := p.state.Checkpoint()
-		if cp == p.committed {
-			continue
-		}
-		commits = append(commits, kafkaio.Commit{Partition: p.id, Offset: cp.Offset, Metadata: encodeCheckpoint(cp)})
-		moved = append(moved, p)
-	}
-	if len(commits) == 0 {
-		return 0, nil
-	}
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := gen.Commit(cctx, commits); err != nil {
-		return 0, err
-	}
-	for _, p := range moved {
-		p.committed = p.state.Checkpoint()
-	}
-	return len(commits), nil
-}
-
-func formatWatermark(cp window.Checkpoint) string {
-	if !cp.HasWatermark {
-		return "none"
-	}
-	return time.Unix(0, cp.Watermark).UTC().Format(time.RFC3339Nano)
 }

@@ -25,6 +25,9 @@ import (
 // programs then stop cleanly on SIGTERM, as `docker compose stop` asks.
 func TestComposeEnvironmentRunsPipeline(t *testing.T) {
 	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	if testing.Short() {
 		t.Skip("builds and runs the broker, producer and consumer")
 	}
 	p, _ := loadCompose(t, nil)

@@ -35,6 +35,9 @@ func crashDataset(perCampaign int) *dataset {
 // that the final output is exactly the expected rows: nothing lost, nothing
 // doubled, no partial file visible.
 func TestCrashRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 2))
@@ -52,7 +55,7 @@ func TestCrashRestart(t *testing.T) {
 
 	const kills = 6
 	for i := range kills {
-		c := start(t, "consumer", env)
+		c := startConsumer(t, env)
 		// Once it owns the partitions (the group has waited out the
 		// killed member), at a random moment of its work.
 		waitSettled(t, 3, 60*time.Second, c)
@@ -67,13 +70,13 @@ func TestCrashRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	c := start(t, "consumer", env)
+	c := startConsumer(t, env)
 	waitAllRows(t, out, len(d.rows), 120*time.Second, c)
 	stopAll(t, c)
 	checkRows(t, readOutput(t, out), d)
 	checkFiles(t, out)
 	checkDeadLetters(t, broker, topic, d)
-	checkBalanced(t, finalTotals(t, c.Output()))
+	checkBalanced(t, exitTotals(t, c.Proc))
 }
 
 // checkDeadLetters: the dead-letter topic holds every rejected, late and

@@ -92,7 +92,7 @@ func (d *dataset) addMinute(m, perCampaign int) []view {
 			// window that will be written before the next commit.
 			for c := 10; c <= 140; c += 30 {
 				end := base.Add(time.Duration(m)*time.Minute - 2*time.Second)
-				v := view{id: fmt.Sprintf("m%d-c%d-i%d", m-1, c, 900+i), campaign: c, start: end.Add(-7 * time.Second), end: end}
+				v := view{id: fmt.Sprintf("m%d-c%d-i%d", m-1, c, 1_000_000+i), campaign: c, start: end.Add(-7 * time.Second), end: end}
 				phase = append(phase, v.message(c))
 				d.expect(v)
 			}

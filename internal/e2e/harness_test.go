@@ -6,22 +6,27 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	_ "github.com/duckdb/duckdb-go/v2"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/viewlog/viewlog/internal/childproc"
+	"github.com/viewlog/viewlog/internal/consumer"
 	"github.com/viewlog/viewlog/internal/kafkaio"
 )
 
@@ -29,6 +34,11 @@ import (
 var bin string
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		// Every test here runs the binaries; they skip.
+		os.Exit(m.Run())
+	}
 	os.Exit(func() int {
 		dir, err := os.MkdirTemp("", "viewlog-e2e-bin")
 		if err != nil {
@@ -227,38 +237,113 @@ func checkBalanced(t *testing.T, tot map[string]int64) {
 	}
 }
 
-var totalRe = regexp.MustCompile(`msg="consumer stopped" (.*)$`)
+// totalsMap is a consumer's totals as name -> count, rejections as
+// rejected.<reason>.
+func totalsMap(tot consumer.TotalsState) map[string]int64 {
+	m := map[string]int64{
+		"read": tot.Read, "aggregated": tot.Aggregated, "duplicate": tot.Duplicate, "late": tot.Late,
+		"unknown_campaign": tot.UnknownCampaign, "rejected": tot.Rejected,
+	}
+	for r, n := range tot.RejectedBy {
+		m["rejected."+r] = n
+	}
+	return m
+}
 
-// finalTotals parses the consumer's last log line into name -> count.
-func finalTotals(t *testing.T, out string) map[string]int64 {
+// exitTotals is what a consumer that has stopped printed on stdout: its
+// totals since start.
+func exitTotals(t *testing.T, p *childproc.Proc) map[string]int64 {
 	t.Helper()
-	var line string
-	for _, l := range strings.Split(out, "\n") {
-		if m := totalRe.FindStringSubmatch(l); m != nil {
-			line = m[1]
-		}
+	var out struct {
+		Totals *consumer.TotalsState `json:"totals"`
 	}
-	if line == "" {
-		t.Fatalf("no final totals in consumer output")
+	if err := json.Unmarshal([]byte(p.Stdout()), &out); err != nil || out.Totals == nil {
+		t.Fatalf("consumer printed no totals on exit (%v): %q", err, p.Stdout())
 	}
-	got := map[string]int64{}
-	for _, f := range strings.Fields(line) {
-		k, v, ok := strings.Cut(f, "=")
-		if !ok {
-			continue
-		}
-		k = strings.TrimPrefix(k, "total.")
-		if k == "rejected_by" {
-			for _, kv := range strings.Split(strings.Trim(v, `"`), ",") {
-				if r, n, ok := strings.Cut(kv, ":"); ok {
-					got["rejected."+r], _ = strconv.ParseInt(n, 10, 64)
-				}
+	return totalsMap(*out.Totals)
+}
+
+// consumerProc is a consumer child process and the address of its HTTP
+// server, through which the tests watch it.
+type consumerProc struct {
+	*childproc.Proc
+	http string
+}
+
+// startConsumer runs a consumer with env and an HTTP server of its own.
+func startConsumer(t *testing.T, env map[string]string) *consumerProc {
+	t.Helper()
+	env = maps.Clone(env)
+	env["METRICS_ADDR"] = childproc.FreeAddr(t)
+	return &consumerProc{Proc: start(t, "consumer", env), http: env["METRICS_ADDR"]}
+}
+
+func (c *consumerProc) get(path string) (int, []byte, error) {
+	client := http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get("http://" + c.http + path)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
+}
+
+// state is the consumer's /api/state; ok is false while it does not answer.
+func (c *consumerProc) state(t *testing.T) (st consumer.State, ok bool) {
+	t.Helper()
+	code, b, err := c.get("/api/state")
+	if err != nil || code != http.StatusOK {
+		return st, false
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatalf("/api/state: %v\n%s", err, b)
+	}
+	return st, true
+}
+
+// metric is the value of the consumer's metric name with the given labels
+// (all of them), summed over the series that match; ok is false while it
+// does not answer.
+func (c *consumerProc) metric(t *testing.T, name string, labels map[string]string) (float64, bool) {
+	t.Helper()
+	code, b, err := c.get("/metrics")
+	if err != nil || code != http.StatusOK {
+		return 0, false
+	}
+	return metricValue(t, b, name, labels), true
+}
+
+// metricValue sums the samples of name in a Prometheus text exposition whose
+// labels include labels.
+func metricValue(t *testing.T, exposition []byte, name string, labels map[string]string) float64 {
+	t.Helper()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(exposition))
+	if err != nil {
+		t.Fatalf("metrics: %v", err)
+	}
+	var sum float64
+	for _, m := range families[name].GetMetric() {
+		match := 0
+		for _, lp := range m.GetLabel() {
+			if v, ok := labels[lp.GetName()]; ok && v == lp.GetValue() {
+				match++
 			}
+		}
+		if match != len(labels) {
 			continue
 		}
-		got[k], _ = strconv.ParseInt(v, 10, 64)
+		switch {
+		case m.Counter != nil:
+			sum += m.GetCounter().GetValue()
+		case m.Gauge != nil:
+			sum += m.GetGauge().GetValue()
+		case m.Untyped != nil:
+			sum += m.GetUntyped().GetValue()
+		}
 	}
-	return got
+	return sum
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -319,23 +404,6 @@ func readTopic(t *testing.T, broker, topic string) []deadLetter {
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
 
-var assignedRe = regexp.MustCompile(`msg="partitions assigned" generation=(\d+) partitions="?\[([0-9 ]*)\]"?`)
-
-// assignment is a consumer's latest generation and partitions, from its log.
-func assignment(out string) (gen int, parts []int) {
-	ms := assignedRe.FindAllStringSubmatch(out, -1)
-	if len(ms) == 0 {
-		return -1, nil
-	}
-	last := ms[len(ms)-1]
-	gen, _ = strconv.Atoi(last[1])
-	for _, f := range strings.Fields(last[2]) {
-		n, _ := strconv.Atoi(f)
-		parts = append(parts, n)
-	}
-	return gen, parts
-}
-
 // waitSettled waits until the running consumers agree on one generation
 // whose assignments cover all partitions: the group has no member left to
 // drop and no rebalance under way. Kills are timed after this because a
@@ -343,22 +411,22 @@ func assignment(out string) (gen int, parts []int) {
 // stay in the group with partitions assigned and never expire (the broker
 // stops its pending-sync timer when the leader syncs, and a reply to a dead
 // connection arms no session timer); real Kafka expires such members.
-func waitSettled(t *testing.T, partitions int, timeout time.Duration, running ...*childproc.Proc) {
+func waitSettled(t *testing.T, partitions int, timeout time.Duration, running ...*consumerProc) {
 	t.Helper()
 	waitFor(t, timeout, "the group to settle", func() bool {
-		gen0 := -2
+		gen0 := int32(-1)
 		covered := map[int]bool{}
 		for _, p := range running {
 			if p.Exited() {
 				t.Fatalf("%s exited on its own", p.Name())
 			}
-			gen, parts := assignment(p.Output())
-			if gen < 0 || (gen0 != -2 && gen != gen0) {
+			st, ok := p.state(t)
+			if !ok || st.Generation == 0 || (gen0 >= 0 && st.Generation != gen0) || !st.Ready.OK {
 				return false
 			}
-			gen0 = gen
-			for _, n := range parts {
-				covered[n] = true
+			gen0 = st.Generation
+			for _, ps := range st.Partitions {
+				covered[ps.Partition] = true
 			}
 		}
 		return len(covered) == partitions

@@ -39,6 +39,9 @@ func consumerEnv(t *testing.T, broker, topic string) (map[string]string, string)
 // written by kcat and by the project's writer, come out as exactly the
 // expected rows, and every record read is accounted for.
 func TestPipeline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
 	broker, _ := startBroker(t, 3)
 	const topic = "views"
 
@@ -71,13 +74,22 @@ func TestPipeline(t *testing.T) {
 	}
 
 	env, out := consumerEnv(t, broker, topic)
-	c := start(t, "consumer", env)
+	c := startConsumer(t, env)
 	waitAllRows(t, out, len(d.rows), 90*time.Second, c)
+	// What the consumer reports while it runs and what it prints when it
+	// stops agree, and both account for every record.
+	st, ok := c.state(t)
+	if !ok {
+		t.Fatal("no /api/state")
+	}
 	stopAll(t, c)
 
 	checkRows(t, readOutput(t, out), d)
 
-	got := finalTotals(t, c.Output())
+	got := exitTotals(t, c.Proc)
+	if live := totalsMap(st.Totals); !maps.Equal(live, got) {
+		t.Errorf("/api/state totals %v, exit totals %v", live, got)
+	}
 	want := map[string]int64{
 		"read": d.read, "aggregated": d.aggregated, "duplicate": d.duplicate,
 		"late": d.late, "unknown_campaign": d.unknown,

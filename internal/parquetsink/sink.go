@@ -1,55 +1,19 @@
-// Package parquetsink writes finalized windows as Parquet files laid out the
-// way Spark's partitionBy does it, so DuckDB and pandas read the partition
-// columns from the directory names:
-//
-//	<dir>/network_id=<n>/minute_timestamp=<yyyy-MM-dd_HH-mm-ss>/part-<topic>-<partition>.parquet
-//
-// A file's name depends only on where its rows came from (topic, partition)
-// and which window they belong to, so writing the same window again after a
-// crash replaces the file instead of adding a second one. Files are written
-// under a hidden temporary name, synced and renamed into place, so a reader
-// never sees a partial file.
+// Package parquetsink stores output files in a local directory. Files are
+// written under a hidden temporary name, synced and renamed into place, so a
+// reader never sees a partial file, and a file written again replaces the
+// old one.
 package parquetsink
 
 import (
-	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
-
-	"github.com/parquet-go/parquet-go"
 )
-
-// Row is one output row: a campaign's views in one window. Partition columns
-// (network_id, minute_timestamp) are not in the file, only in its path.
-type Row struct {
-	CampaignID  int32     `parquet:"campaign_id"`
-	AvgDuration float64   `parquet:"avg_duration"`
-	TotalCount  int64     `parquet:"total_count"`
-	SumDuration int64     `parquet:"sum_duration"`
-	WindowStart time.Time `parquet:"window_start,timestamp(microsecond:utc)"`
-	WindowEnd   time.Time `parquet:"window_end,timestamp(microsecond:utc)"`
-}
-
-// File is the content of one output file: rows of one network and one window
-// that came from one topic partition.
-type File struct {
-	NetworkID   int32
-	WindowStart time.Time
-	Topic       string
-	Partition   int
-	Rows        []Row
-}
-
-// MinuteLayout formats the minute_timestamp partition value, as the
-// original's date_format(window.start, "yyyy-MM-dd_HH-mm-ss").
-const MinuteLayout = "2006-01-02_15-04-05"
 
 // tempSuffix marks files being written; they start with a dot and do not end
 // in .parquet, so no reader glob picks them up.
@@ -80,21 +44,15 @@ func (s *Sink) Check() error {
 // Dir is the output directory.
 func (s *Sink) Dir() string { return s.dir }
 
-// Path is where f is written. Every element comes from an integer or a
-// formatted timestamp, except the topic, whose Kafka name rules ([a-zA-Z0-9._-],
-// not "." or "..") keep it a single safe path element.
-func (s *Sink) Path(f File) string {
-	return filepath.Join(s.dir,
-		"network_id="+strconv.FormatInt(int64(f.NetworkID), 10),
-		"minute_timestamp="+f.WindowStart.UTC().Format(MinuteLayout),
-		fmt.Sprintf("part-%s-%05d.parquet", f.Topic, f.Partition))
-}
-
-// Write makes f durable at Path(f): written to a temporary file, synced,
-// renamed over any previous version, and the directory synced. When Write
-// returns nil the file survives a crash.
-func (s *Sink) Write(f File) (err error) {
-	path := s.Path(f)
+// Put makes data durable at key, a slash-separated path below the
+// directory: written to a temporary file, synced, renamed over any previous
+// version, and the directories synced. When Put returns nil the file
+// survives a crash.
+func (s *Sink) Put(_ context.Context, key string, data []byte) (err error) {
+	if !fs.ValidPath(key) || strings.Contains(key, "\\") {
+		return fmt.Errorf("write %q: not a relative slash-separated path", key)
+	}
+	path := filepath.Join(s.dir, filepath.FromSlash(key))
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
@@ -109,13 +67,7 @@ func (s *Sink) Write(f File) (err error) {
 			os.Remove(tmp.Name())
 		}
 	}()
-	rows := slices.Clone(f.Rows)
-	slices.SortFunc(rows, func(a, b Row) int { return cmp.Compare(a.CampaignID, b.CampaignID) })
-	w := parquet.NewGenericWriter[Row](tmp, parquet.Compression(&parquet.Snappy))
-	if _, err := w.Write(rows); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := w.Close(); err != nil {
+	if _, err := tmp.Write(data); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := tmp.Sync(); err != nil {
@@ -127,14 +79,16 @@ func (s *Sink) Write(f File) (err error) {
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("rename into %s: %w", path, err)
 	}
-	// The rename is durable only once the directory entry is; the partition
-	// directories may be new too.
-	for _, d := range []string{dir, filepath.Dir(dir), s.dir} {
+	// The rename is durable only once the directory entry is; the
+	// directories between the file and the root may be new too.
+	for d := dir; ; d = filepath.Dir(d) {
 		if err := syncDir(d); err != nil {
 			return err
 		}
+		if d == s.dir || len(d) <= len(s.dir) {
+			return nil
+		}
 	}
-	return nil
 }
 
 func syncDir(dir string) error {

@@ -1,98 +1,35 @@
 package parquetsink
 
 import (
-	"math"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"testing"
 	"time"
-
-	"github.com/parquet-go/parquet-go"
-	"github.com/parquet-go/parquet-go/format"
 )
 
-func TestWriteRoundTrip(t *testing.T) {
+func TestPutReplaces(t *testing.T) {
 	dir := t.TempDir()
 	s := New(dir)
-	start := time.Date(2024, 9, 11, 10, 5, 0, 0, time.UTC)
-	f := File{NetworkID: 3, WindowStart: start, Topic: "view_log", Partition: 2, Rows: []Row{
-		{CampaignID: 70, AvgDuration: 12.5, TotalCount: 2, SumDuration: 25, WindowStart: start, WindowEnd: start.Add(time.Minute)},
-		{CampaignID: 60, AvgDuration: 1, TotalCount: 1, SumDuration: 1, WindowStart: start, WindowEnd: start.Add(time.Minute)},
-	}}
-	if err := s.Write(f); err != nil {
-		t.Fatal(err)
-	}
-	want := filepath.Join(dir, "network_id=3", "minute_timestamp=2024-09-11_10-05-00", "part-view_log-00002.parquet")
-	if got := s.Path(f); got != want {
-		t.Fatalf("Path = %s, want %s", got, want)
-	}
-	rows, err := parquet.ReadFile[Row](want)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Rows come back sorted by campaign, timestamps in UTC.
-	wantRows := []Row{f.Rows[1], f.Rows[0]}
-	if len(rows) != 2 {
-		t.Fatalf("read %d rows", len(rows))
-	}
-	for i := range rows {
-		if rows[i].CampaignID != wantRows[i].CampaignID || rows[i].AvgDuration != wantRows[i].AvgDuration ||
-			rows[i].TotalCount != wantRows[i].TotalCount || rows[i].SumDuration != wantRows[i].SumDuration ||
-			!rows[i].WindowStart.Equal(start) || !rows[i].WindowEnd.Equal(start.Add(time.Minute)) {
-			t.Errorf("row %d = %+v, want %+v", i, rows[i], wantRows[i])
+	key := "network_id=3/minute_timestamp=2024-09-11_10-05-00/part-view_log-00002.parquet"
+	for _, data := range []string{"first version", "second"} {
+		if err := s.Put(t.Context(), key, []byte(data)); err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, filepath.FromSlash(key))
+		got, err := os.ReadFile(path)
+		if err != nil || string(got) != data {
+			t.Fatalf("read back %q, %v; want %q", got, err, data)
+		}
+		entries, _ := os.ReadDir(filepath.Dir(path))
+		if len(entries) != 1 || entries[0].Name() != filepath.Base(path) {
+			t.Fatalf("directory holds %v, want only the file", entries)
 		}
 	}
-
-	// The schema analysts see: partition columns only in the path.
-	pf, osf := openParquet(t, want)
-	defer osf.Close()
-	var cols []string
-	for _, c := range pf.Schema().Fields() {
-		cols = append(cols, c.Name())
-	}
-	if !slices.Equal(cols, []string{"campaign_id", "avg_duration", "total_count", "sum_duration", "window_start", "window_end"}) {
-		t.Errorf("columns %v", cols)
-	}
-	for _, c := range pf.Schema().Fields() {
-		if !strings.HasPrefix(c.Name(), "window_") {
-			continue
-		}
-		lt := c.Type().LogicalType()
-		ts, ok := lt.Value.(*format.TimestampType)
-		if !ok || !ts.IsAdjustedToUTC {
-			t.Errorf("%s is not a UTC timestamp: %v", c.Name(), lt)
+	for _, bad := range []string{"../x", "/abs", "a/../../b", `a\b`, ""} {
+		if s.Put(t.Context(), bad, nil) == nil {
+			t.Errorf("Put(%q) accepted a key outside the directory", bad)
 		}
 	}
-
-	// Writing the same window again replaces the file: one file, new rows.
-	f.Rows = f.Rows[:1]
-	if err := s.Write(f); err != nil {
-		t.Fatal(err)
-	}
-	entries, _ := os.ReadDir(filepath.Dir(want))
-	if len(entries) != 1 || entries[0].Name() != filepath.Base(want) {
-		t.Fatalf("directory holds %v after a rewrite, want only the file", entries)
-	}
-	rows, err = parquet.ReadFile[Row](want)
-	if err != nil || len(rows) != 1 {
-		t.Fatalf("after rewrite: %d rows, %v", len(rows), err)
-	}
-}
-
-func openParquet(t *testing.T, path string) (*parquet.File, *os.File) {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, _ := f.Stat()
-	pf, err := parquet.OpenFile(f, st.Size())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pf, f
 }
 
 // A directory that cannot be created (a file is in the way; directory
@@ -103,8 +40,7 @@ func TestWriteFailureLeavesNothingVisible(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "network_id=1"), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Date(2024, 9, 11, 10, 5, 0, 0, time.UTC)
-	err := s.Write(File{NetworkID: 1, WindowStart: start, Topic: "t", Rows: []Row{{CampaignID: 10}}})
+	err := s.Put(t.Context(), "network_id=1/minute_timestamp=2024-09-11_10-05-00/part-t-00000.parquet", []byte("x"))
 	if err == nil {
 		t.Fatal("write into a file-as-directory succeeded")
 	}
@@ -140,29 +76,6 @@ func TestRemoveStaleTemp(t *testing.T) {
 	for p, exists := range map[string]bool{old: false, young: true, keep: true} {
 		if _, err := os.Stat(p); (err == nil) != exists {
 			t.Errorf("%s exists=%v, want %v", filepath.Base(p), err == nil, exists)
-		}
-	}
-}
-
-// Path stays inside the output directory for any network, partition and
-// window, and any topic name Kafka allows.
-func TestPathStaysInside(t *testing.T) {
-	dir := t.TempDir()
-	s := New(dir)
-	topics := []string{"view_log", "a.b-c_d", "..a", "a..", "x", strings.Repeat("z", 249)}
-	networks := []int32{1, 0, -1, math.MaxInt32, math.MinInt32}
-	starts := []time.Time{time.Unix(0, 0), time.Date(2199, 12, 31, 23, 59, 0, 0, time.UTC), time.Date(1970, 1, 1, 0, 0, 0, 0, time.FixedZone("x", -3600))}
-	for _, topic := range topics {
-		for _, n := range networks {
-			for _, st := range starts {
-				for _, part := range []int{0, 5, 1 << 30} {
-					p := s.Path(File{NetworkID: n, WindowStart: st, Topic: topic, Partition: part})
-					rel, err := filepath.Rel(dir, p)
-					if err != nil || strings.HasPrefix(rel, "..") || strings.Count(rel, string(filepath.Separator)) != 2 {
-						t.Errorf("Path(%q, %d, %v, %d) = %s, outside %s or not three levels deep", topic, n, st, part, p, dir)
-					}
-				}
-			}
 		}
 	}
 }

@@ -45,7 +45,7 @@ func (g *Generator) View(end time.Time) record.View {
 	id[6] = id[6]&0x0f | 0x40
 	id[8] = id[8]&0x3f | 0x80
 	return record.View{
-		ViewID:         id.String(),
+		ViewID:         []byte(id.String()),
 		StartTimestamp: end.Add(-d),
 		EndTimestamp:   end,
 		BannerID:       1 + g.rng.Int64N(100000),

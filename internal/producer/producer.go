@@ -36,8 +36,8 @@ type Config struct {
 
 // Stats is what the producer did.
 type Stats struct {
-	Sent   int64 // acknowledged by the broker
-	Failed int64 // given up on after the writer's retries
+	Sent   int64 `json:"sent"`   // acknowledged by the broker
+	Failed int64 `json:"failed"` // given up on after the writer's retries
 }
 
 // Producer generates views and writes them.

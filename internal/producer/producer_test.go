@@ -41,10 +41,10 @@ func TestGenerator(t *testing.T) {
 		if got.CampaignID%10 != 0 || got.CampaignID < 10 || got.CampaignID > 140 || v.BannerID < 1 || v.BannerID > 100000 {
 			t.Fatalf("generated %+v", v)
 		}
-		if ids[got.ViewID] || len(got.ViewID) != 36 || got.ViewID[14] != '4' {
+		if ids[string(got.ViewID)] || !got.HasUUID || got.ViewID[14] != '4' {
 			t.Fatalf("view_id %q repeated or not a UUIDv4", got.ViewID)
 		}
-		ids[got.ViewID] = true
+		ids[string(got.ViewID)] = true
 	}
 }
 

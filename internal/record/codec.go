@@ -90,15 +90,16 @@ func Decode(b []byte) (View, Reason) {
 	if len(b) > MaxSize {
 		return View{}, TooLarge
 	}
+	// Records of the usual shape are decoded in one pass without
+	// encoding/json, with the same result (see fastpath.go); anything
+	// else goes through it.
+	if v, r, ok := decodeFast(b); ok {
+		return v, r
+	}
 	// encoding/json would replace invalid UTF-8 with U+FFFD, turning two
 	// different byte strings into the same view_id.
 	if !utf8.Valid(b) {
 		return View{}, InvalidJSON
-	}
-	// Records of the usual shape are decoded without encoding/json, with
-	// the same result (see fastpath.go); anything else goes through it.
-	if v, r, ok := decodeFast(b); ok {
-		return v, r
 	}
 	return decodeJSON(b, ParseTimestamp)
 }
@@ -141,8 +142,12 @@ func decodeJSON(b []byte, parseTimestamp func(string) (time.Time, error)) (View,
 	if end.Before(start) {
 		return View{}, EndBeforeStart
 	}
+	id := []byte(*w.ViewID)
+	u, isUUID := ParseUUID(id)
 	return View{
-		ViewID:         *w.ViewID,
+		ViewID:         id,
+		UUID:           u,
+		HasUUID:        isUUID,
 		StartTimestamp: start,
 		EndTimestamp:   end,
 		CampaignID:     int32(*w.CampaignID),
@@ -209,7 +214,7 @@ func Marshal(v View) ([]byte, error) {
 		BannerID       int64  `json:"banner_id"`
 		CampaignID     int32  `json:"campaign_id"`
 	}{
-		ViewID:         v.ViewID,
+		ViewID:         string(v.ViewID),
 		StartTimestamp: v.StartTimestamp.UTC().Format(timestampLayout),
 		EndTimestamp:   v.EndTimestamp.UTC().Format(timestampLayout),
 		BannerID:       v.BannerID,

@@ -1,6 +1,7 @@
 package record
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -104,7 +105,7 @@ func TestDecode(t *testing.T) {
 	if r != Valid {
 		t.Fatalf("valid record rejected: %v", r)
 	}
-	if v.ViewID != id || v.CampaignID != 30 {
+	if string(v.ViewID) != id || v.CampaignID != 30 {
 		t.Errorf("decoded %+v", v)
 	}
 	// Spark's unix_timestamp truncates each side to the second: 42.9 s -> 42.
@@ -115,7 +116,7 @@ func TestDecode(t *testing.T) {
 
 func TestMarshalRoundTrip(t *testing.T) {
 	end := time.Date(2024, 9, 11, 10, 5, 42, 0, time.FixedZone("x", 3600))
-	in := View{ViewID: "0f8fad5b-d9cb-469f-a165-70867728950e", StartTimestamp: end.Add(-90 * time.Second), EndTimestamp: end, BannerID: 99, CampaignID: 140}
+	in := View{ViewID: []byte("0f8fad5b-d9cb-469f-a165-70867728950e"), StartTimestamp: end.Add(-90 * time.Second), EndTimestamp: end, BannerID: 99, CampaignID: 140}
 	b, err := Marshal(in)
 	if err != nil {
 		t.Fatal(err)
@@ -131,7 +132,7 @@ func TestMarshalRoundTrip(t *testing.T) {
 	if r != Valid {
 		t.Fatalf("own output rejected: %v (%s)", r, b)
 	}
-	if out.ViewID != in.ViewID || out.CampaignID != in.CampaignID || !out.EndTimestamp.Equal(in.EndTimestamp) || !out.StartTimestamp.Equal(in.StartTimestamp) || out.DurationSeconds() != 90 {
+	if !bytes.Equal(out.ViewID, in.ViewID) || out.CampaignID != in.CampaignID || !out.EndTimestamp.Equal(in.EndTimestamp) || !out.StartTimestamp.Equal(in.StartTimestamp) || out.DurationSeconds() != 90 {
 		t.Errorf("round trip: got %+v, want %+v", out, in)
 	}
 }

@@ -361,7 +361,7 @@ func TestDecodeTrickyRecords(t *testing.T) {
 		if wantR != tt.want {
 			t.Errorf("decodeReference(%q) = %v, the table says %v", tt.in, wantR, tt.want)
 		}
-		if gotR != wantR || got != want {
+		if gotR != wantR || !sameView(got, want) {
 			t.Errorf("Decode(%q) = %+v, %v; reference %+v, %v", tt.in, got, gotR, want, wantR)
 		}
 	}
@@ -380,7 +380,7 @@ func TestDecodeTruncated(t *testing.T) {
 // decoded by the fast path, not just correctly.
 func TestDecodeFastPathTaken(t *testing.T) {
 	end := time.Date(2024, 9, 11, 10, 5, 42, 0, time.UTC)
-	b, err := Marshal(View{ViewID: "0f8fad5b-d9cb-469f-a165-70867728950e", StartTimestamp: end.Add(-90 * time.Second), EndTimestamp: end, BannerID: 99, CampaignID: 140})
+	b, err := Marshal(View{ViewID: []byte("0f8fad5b-d9cb-469f-a165-70867728950e"), StartTimestamp: end.Add(-90 * time.Second), EndTimestamp: end, BannerID: 99, CampaignID: 140})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -450,7 +450,7 @@ func checkDecode(t *testing.T, b []byte) {
 	t.Helper()
 	got, gotR := Decode(b)
 	want, wantR := decodeReference(b)
-	if gotR != wantR || got != want {
+	if gotR != wantR || !sameView(got, want) {
 		t.Fatalf("Decode(%q) = %+v, %v; reference %+v, %v", b, got, gotR, want, wantR)
 	}
 }

@@ -1,8 +1,11 @@
 package record
 
 import (
+	"encoding/binary"
 	"math"
+	"math/bits"
 	"time"
+	"unicode/utf8"
 )
 
 // The fast path decodes the shape every producer actually sends: one flat
@@ -27,17 +30,26 @@ const (
 	fieldUnknown  = 0xff // not handled: fall back
 )
 
-// decodeFast decodes b, which Decode has already checked to be valid UTF-8
-// and at most MaxSize bytes. ok=false means b is outside what the fast path
+// decodeFast decodes b, of at most MaxSize bytes, in one pass: it checks
+// the UTF-8 of the strings it scans, and any byte outside ASCII elsewhere is
+// a syntax error it leaves to the slow path, so an answer it gives is one
+// for a valid UTF-8 record. ok=false means b is outside what the fast path
 // handles and must be decoded by decodeJSON.
 func decodeFast(b []byte) (v View, r Reason, ok bool) {
 	var (
 		viewID, start, end []byte // raw string contents, between the quotes
 		viewIDEscaped      bool   // viewID holds simple escapes to undo
-		campaign           int64
-		seen               uint8 // fields met, to fall back on repeats
-		set                uint8 // fields holding a non-null value
-		wrongType          bool  // a field met a value of the wrong JSON type
+		uuid               [16]byte
+		uuidParsed         bool // uuid holds viewID, a canonical UUID
+		// stamps hold start and end in Unix seconds, when parsed in place
+		// (their bits in parsed); day is the day they fall on.
+		stamps    [2]int64
+		parsed    uint8
+		day       = dayCache{number: -1}
+		campaign  int64
+		seen      uint8 // fields met, to fall back on repeats
+		set       uint8 // fields holding a non-null value
+		wrongType bool  // a field met a value of the wrong JSON type
 	)
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
@@ -54,14 +66,19 @@ func decodeFast(b []byte) (v View, r Reason, ok bool) {
 				return View{}, 0, false
 			}
 			i++
-			ks := i
-			for i < len(b) && plainKeyByte[b[i]] {
-				i++
+			field, n := matchKey(b[i:])
+			if n == 0 {
+				ks := i
+				for i < len(b) && plainKeyByte[b[i]] {
+					i++
+				}
+				if i >= len(b) || b[i] != '"' {
+					return View{}, 0, false
+				}
+				field = lookupField(b[ks:i])
+			} else {
+				i += n - 1
 			}
-			if i >= len(b) || b[i] != '"' {
-				return View{}, 0, false
-			}
-			field := lookupField(b[ks:i])
 			if field == fieldUnknown {
 				return View{}, 0, false
 			}
@@ -80,6 +97,23 @@ func decodeFast(b []byte) (v View, r Reason, ok bool) {
 
 			// Value.
 			switch c := b[i]; {
+			case c == '"' && (field == fieldStart || field == fieldEnd) && len(b) >= i+producerTimestampLen+2 &&
+				b[i+producerTimestampLen+1] == '"' && parseProducerForm(b[i+1:i+1+producerTimestampLen], &stamps[field>>2], &day):
+				// The producer's form, parsed in place: digits and
+				// separators need no escape and are ASCII.
+				if field == fieldStart {
+					start = b[i+1 : i+1+producerTimestampLen]
+				} else {
+					end = b[i+1 : i+1+producerTimestampLen]
+				}
+				set |= field
+				parsed |= field
+				i += producerTimestampLen + 2
+			case c == '"' && field == fieldViewID && len(b) >= i+38 && b[i+37] == '"' && parseUUIDInto(&uuid, b[i+1:i+37]):
+				// A canonical UUID: plain ASCII, no scan needed.
+				viewID, viewIDEscaped, uuidParsed = b[i+1:i+37], false, true
+				set |= field
+				i += 38
 			case c == '"':
 				next, escaped, uEscape := scanString(b, i)
 				if next < 0 {
@@ -91,12 +125,13 @@ func decodeFast(b []byte) (v View, r Reason, ok bool) {
 					if uEscape {
 						return View{}, 0, false
 					}
-					viewID, viewIDEscaped = s, escaped
+					viewID, viewIDEscaped, uuidParsed = s, escaped, false
 					set |= field
 				case fieldStart, fieldEnd:
 					if escaped {
 						return View{}, 0, false
 					}
+					parsed &^= field
 					if field == fieldStart {
 						start = s
 					} else {
@@ -187,12 +222,16 @@ func decodeFast(b []byte) (v View, r Reason, ok bool) {
 	if set&fieldStart == 0 || set&fieldEnd == 0 || len(start) == 0 || len(end) == 0 {
 		return View{}, MissingTimestamp, true
 	}
-	startT, err := parseTimestampBytes(start)
-	if err != nil {
+	var startT, endT time.Time
+	var err error
+	if parsed&fieldStart != 0 {
+		startT = time.Unix(stamps[fieldStart>>2], 0).UTC()
+	} else if startT, err = parseTimestampBytes(start); err != nil {
 		return View{}, InvalidTimestamp, true
 	}
-	endT, err := parseTimestampBytes(end)
-	if err != nil {
+	if parsed&fieldEnd != 0 {
+		endT = time.Unix(stamps[fieldEnd>>2], 0).UTC()
+	} else if endT, err = parseTimestampBytes(end); err != nil {
 		return View{}, InvalidTimestamp, true
 	}
 	if startT.Before(minTime) || !endT.Before(maxTime) || endT.Before(minTime) || !startT.Before(maxTime) {
@@ -201,14 +240,18 @@ func decodeFast(b []byte) (v View, r Reason, ok bool) {
 	if endT.Before(startT) {
 		return View{}, EndBeforeStart, true
 	}
-	var id string
+	id := viewID
 	if viewIDEscaped {
 		id = unescapeSimple(viewID)
-	} else {
-		id = string(viewID)
+	}
+	hasUUID := uuidParsed
+	if !hasUUID {
+		uuid, hasUUID = ParseUUID(id)
 	}
 	return View{
 		ViewID:         id,
+		UUID:           uuid,
+		HasUUID:        hasUUID,
 		StartTimestamp: startT,
 		EndTimestamp:   endT,
 		CampaignID:     int32(campaign),
@@ -223,6 +266,39 @@ var plainKeyByte = func() (t [256]bool) {
 	}
 	return t
 }()
+
+// matchKey matches the keys the producer writes, each followed by its
+// closing quote, at the start of b (just after the opening quote). It
+// returns the field and the bytes taken, the quote included, or n=0 when b
+// starts with none of them and the key must be scanned.
+func matchKey(b []byte) (field uint8, n int) {
+	if len(b) == 0 {
+		return 0, 0
+	}
+	var key string
+	switch b[0] {
+	case 'v':
+		key, field = `view_id"`, fieldViewID
+	case 's':
+		key, field = `start_timestamp"`, fieldStart
+	case 'e':
+		key, field = `end_timestamp"`, fieldEnd
+	case 'c':
+		key, field = `campaign_id"`, fieldCampaign
+	case 'b':
+		key, field = `banner_id"`, fieldOther
+	default:
+		return 0, 0
+	}
+	if len(b) < len(key) || string(b[:len(key)]) != key {
+		return 0, 0
+	}
+	return field, len(key)
+}
+
+// producerTimestampLen is the length of the producer's timestamps,
+// YYYY-MM-DDTHH:MM:SSZ.
+const producerTimestampLen = len("2006-01-02T15:04:05Z")
 
 // lookupField names the field an ASCII key without escapes sets.
 // encoding/json prefers an exact match and otherwise matches names
@@ -261,7 +337,8 @@ func lookupField(key []byte) uint8 {
 // skipSpace returns the index of the first byte at or after i that is not
 // JSON whitespace.
 func skipSpace(b []byte, i int) int {
-	for i < len(b) {
+	// One comparison in the usual case, where there is no space.
+	for i < len(b) && b[i] <= ' ' {
 		switch b[i] {
 		case ' ', '\t', '\n', '\r':
 			i++
@@ -276,28 +353,43 @@ func hasPrefix(b []byte, s string) bool {
 	return len(b) >= len(s) && string(b[:len(s)]) == s
 }
 
-// stringByte classifies the bytes of a JSON string's contents: 0 for a byte
-// that stands for itself, 1 for the closing quote, 2 for a backslash and 3
-// for a control character, which JSON does not allow unescaped. Bytes of
-// multi-byte UTF-8 sequences stand for themselves: Decode has checked that
-// the whole record is valid UTF-8, and encoding/json then keeps them as
-// they are.
+// stringByte classifies the bytes of a JSON string's contents: 0 for an
+// ASCII byte that stands for itself, 1 for the closing quote, 2 for a
+// backslash, 3 for a control character, which JSON does not allow
+// unescaped, and 4 for the first byte of a multi-byte UTF-8 sequence, which
+// stands for itself if the sequence is valid (encoding/json keeps valid
+// sequences as they are).
 var stringByte = func() (t [256]uint8) {
 	for c := 0; c < 0x20; c++ {
 		t[c] = 3
 	}
 	t['"'] = 1
 	t['\\'] = 2
+	for c := 0x80; c < 0x100; c++ {
+		t[c] = 4
+	}
 	return t
 }()
 
 // scanString scans the JSON string starting with the quote at b[i]. It
 // returns the index after the closing quote, or -1 if the string is not
-// valid JSON or not closed; escaped reports whether the string holds escapes
-// and uEscape whether any of them is a \u escape.
+// valid JSON, not valid UTF-8 or not closed; escaped reports whether the
+// string holds escapes and uEscape whether any of them is a \u escape.
 func scanString(b []byte, i int) (next int, escaped, uEscape bool) {
 	i++
 	for i < len(b) {
+		// Skip eight plain bytes at a time.
+		for i+8 <= len(b) {
+			m := specialBytes(binary.LittleEndian.Uint64(b[i:]))
+			if m != 0 {
+				i += bits.TrailingZeros64(m) / 8
+				break
+			}
+			i += 8
+		}
+		if i >= len(b) {
+			break
+		}
 		switch stringByte[b[i]] {
 		case 0:
 			i++
@@ -320,11 +412,32 @@ func scanString(b []byte, i int) (next int, escaped, uEscape bool) {
 			default:
 				return -1, false, false
 			}
+		case 4:
+			r, size := utf8.DecodeRune(b[i:])
+			if r == utf8.RuneError && size <= 1 {
+				return -1, false, false
+			}
+			i += size
 		default:
 			return -1, false, false
 		}
 	}
 	return -1, false, false
+}
+
+// specialBytes marks, with the high bit of the byte, each byte of the
+// little-endian word w that stringByte does not classify as 0: a quote, a
+// backslash, a control character or a byte outside ASCII. Bytes above the
+// lowest marked one may be marked wrongly (a borrow of the subtraction
+// carries upward), which is harmless: the scan stops at the lowest.
+func specialBytes(w uint64) uint64 {
+	const (
+		ones = 0x0101010101010101
+		high = 0x8080808080808080
+	)
+	q := w ^ (ones * '"')
+	bs := w ^ (ones * '\\')
+	return ((q-ones)&^q | (bs-ones)&^bs | (w-ones*0x20)&^w | w) & high
 }
 
 func isHex(c byte) bool {
@@ -394,7 +507,7 @@ func scanNumber(b []byte, i int) (next int, n int64, integer, short bool) {
 
 // unescapeSimple undoes the escapes of a JSON string's contents that holds
 // no \u escape and is otherwise valid.
-func unescapeSimple(s []byte) string {
+func unescapeSimple(s []byte) []byte {
 	out := make([]byte, 0, len(s))
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -419,7 +532,56 @@ func unescapeSimple(s []byte) string {
 		}
 		out = append(out, c)
 	}
-	return string(out)
+	return out
+}
+
+// parseUUIDInto parses s into *u if s is a canonical UUID.
+func parseUUIDInto(u *[16]byte, s []byte) bool {
+	var ok bool
+	*u, ok = ParseUUID(s)
+	return ok
+}
+
+// dayCache remembers the day number of the last date parsed: a view's
+// start and end nearly always fall on the same day.
+type dayCache struct {
+	date   [10]byte
+	number int64 // -1: nothing cached
+}
+
+// parseProducerForm parses s, of producerTimestampLen bytes, when it is of
+// the producer's form YYYY-MM-DDTHH:MM:SSZ with every field in range, into
+// *unix (Unix seconds). ok=false means it is not, and ParseTimestamp
+// decides.
+func parseProducerForm(s []byte, unix *int64, day *dayCache) bool {
+	if s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != 'Z' {
+		return false
+	}
+	h0, h1, mi0, mi1, s0, s1 := s[11]-'0', s[12]-'0', s[14]-'0', s[15]-'0', s[17]-'0', s[18]-'0'
+	// Bytes below '0' wrap around to large values.
+	if h0 > 9 || h1 > 9 || mi0 > 9 || mi1 > 9 || s0 > 9 || s1 > 9 {
+		return false
+	}
+	hour, minute, sec := int(h0)*10+int(h1), int(mi0)*10+int(mi1), int(s0)*10+int(s1)
+	if hour > 23 || minute > 59 || sec > 59 {
+		return false
+	}
+	if day.number < 0 || string(day.date[:]) != string(s[:10]) {
+		y0, y1, y2, y3 := s[0]-'0', s[1]-'0', s[2]-'0', s[3]-'0'
+		mo0, mo1, d0, d1 := s[5]-'0', s[6]-'0', s[8]-'0', s[9]-'0'
+		if y0 > 9 || y1 > 9 || y2 > 9 || y3 > 9 || mo0 > 9 || mo1 > 9 || d0 > 9 || d1 > 9 {
+			return false
+		}
+		year := int(y0)*1000 + int(y1)*100 + int(y2)*10 + int(y3)
+		month, dom := int(mo0)*10+int(mo1), int(d0)*10+int(d1)
+		if month < 1 || month > 12 || dom < 1 || dom > daysInMonth(year, month) {
+			return false
+		}
+		copy(day.date[:], s[:10])
+		day.number = daysSinceEpoch(year, month, dom)
+	}
+	*unix = day.number*86400 + int64(hour*3600+minute*60+sec)
+	return true
 }
 
 // parseTimestampBytes is ParseTimestamp for the bytes of a JSON string.

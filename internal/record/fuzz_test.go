@@ -1,6 +1,7 @@
 package record
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -16,7 +17,7 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		v, r := Decode(b)
 		if r != Valid {
-			if v != (View{}) {
+			if !sameView(v, View{}) {
 				t.Fatalf("rejected (%v) but returned %+v", r, v)
 			}
 			return
@@ -24,7 +25,7 @@ func FuzzDecode(f *testing.F) {
 		if !json.Valid(b) {
 			t.Fatalf("accepted invalid JSON %q", b)
 		}
-		if v.ViewID == "" || v.CampaignID <= 0 {
+		if len(v.ViewID) == 0 || v.CampaignID <= 0 {
 			t.Fatalf("accepted %+v", v)
 		}
 		if v.EndTimestamp.Before(v.StartTimestamp) || v.StartTimestamp.Before(minTime) || !v.EndTimestamp.Before(maxTime) {
@@ -40,7 +41,7 @@ func FuzzDecode(f *testing.F) {
 			t.Fatal(err)
 		}
 		v2, r2 := Decode(b2)
-		if r2 != Valid || v2.ViewID != v.ViewID || v2.CampaignID != v.CampaignID || v2.DurationSeconds() != v.DurationSeconds() {
+		if r2 != Valid || !bytes.Equal(v2.ViewID, v.ViewID) || v2.CampaignID != v.CampaignID || v2.DurationSeconds() != v.DurationSeconds() {
 			t.Fatalf("re-encoded %q decodes to %+v (%v), want %+v", b2, v2, r2, v)
 		}
 	})

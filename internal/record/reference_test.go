@@ -1,6 +1,7 @@
 package record
 
 import (
+	"bytes"
 	"time"
 	"unicode/utf8"
 )
@@ -23,3 +24,10 @@ func decodeReference(b []byte) (View, Reason) {
 
 // parseTimestampReference is ParseTimestamp without its fast path.
 func parseTimestampReference(s string) (time.Time, error) { return parseTimestampSlow(s) }
+
+// sameView reports whether a and b are the same view, timestamps in the
+// same representation (== on time.Time), not only the same instant.
+func sameView(a, b View) bool {
+	return bytes.Equal(a.ViewID, b.ViewID) && a.UUID == b.UUID && a.HasUUID == b.HasUUID && a.StartTimestamp == b.StartTimestamp && a.EndTimestamp == b.EndTimestamp &&
+		a.BannerID == b.BannerID && a.CampaignID == b.CampaignID
+}

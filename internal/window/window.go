@@ -90,6 +90,30 @@ func (a Aggregate) AvgDuration() float64 {
 	return float64(q) / 100
 }
 
+// Event is a valid view reduced to what the engine needs. It is small and
+// holds no pointer for the usual canonical UUID, so that batches of events
+// cost the garbage collector nothing to keep.
+type Event struct {
+	// End is end_timestamp in Unix nanoseconds: it places the view in
+	// its window and moves the watermark.
+	End int64
+	// Duration is the view duration in whole seconds.
+	Duration int64
+	Campaign int32
+	ID       ID
+}
+
+// EventOf reduces a decoded view to an Event. It copies what it keeps, so
+// the bytes v was decoded from may be reused afterwards.
+func EventOf(v *record.View) Event {
+	return Event{
+		End:      v.EndTimestamp.UnixNano(),
+		Duration: v.DurationSeconds(),
+		Campaign: v.CampaignID,
+		ID:       IDOf(v),
+	}
+}
+
 // Checkpoint is what a partition must remember across restarts. It travels
 // with the committed offset.
 type Checkpoint struct {
@@ -118,22 +142,29 @@ type Partition struct {
 	processed    int64
 	restoredAt   int64
 
-	open   map[int64]*slot // by window start
-	minEnd int64           // smallest end among open slots; MaxInt64 if none
+	open map[int64]*slot // by window start
+	// last is the slot the previous record went to: consecutive records
+	// nearly always share a window.
+	last   *slot
+	minEnd int64 // smallest end among open slots; MaxInt64 if none
 	closed []Aggregate
+	// spare holds the emptied id sets of finalized windows for new
+	// windows to reuse: a set grown to a window's size would otherwise be
+	// grown again, through every power of two, for every window.
+	spare []uuidSet
 }
+
+// maxSpare is how many emptied id sets a partition keeps: about as many
+// windows as are open at once.
+const maxSpare = 2
 
 // slot is one open window: every campaign's accumulator for that window and
 // the view_ids already counted in it.
 type slot struct {
 	start       int64
 	firstOffset int64
-	campaigns   map[int32]*accumulator
+	campaigns   accumulators
 	ids         idSet
-}
-
-type accumulator struct {
-	sum, count int64
 }
 
 // NewPartition returns the state of a partition that resumes at cp. For a
@@ -163,46 +194,44 @@ func (p *Partition) Skip(offset int64) {
 	p.processed = max(p.processed, offset+1)
 }
 
-// Add hands the record at offset to its window and reports what became of it.
-// Records must be added in offset order.
-func (p *Partition) Add(offset int64, v record.View) Outcome {
+// Add hands the event at offset to its window and reports what became of it.
+// Events must be added in offset order.
+func (p *Partition) Add(offset int64, e *Event) Outcome {
 	p.processed = max(p.processed, offset+1)
-	end := v.EndTimestamp.UnixNano()
-	start := floorDiv(end, p.size) * p.size
+	start := floorDiv(e.End, p.size) * p.size
 
 	// A late record cannot move the watermark: its end is before its
 	// window's end, which is already at or below the watermark.
 	if p.hasWatermark && start+p.size <= p.watermark {
 		return Late
 	}
-	s := p.open[start]
-	if s == nil {
-		s = &slot{start: start, firstOffset: offset, campaigns: make(map[int32]*accumulator)}
-		p.open[start] = s
-		p.minEnd = min(p.minEnd, start+p.size)
+	s := p.last
+	if s == nil || s.start != start {
+		s = p.open[start]
+		if s == nil {
+			s = &slot{start: start, firstOffset: offset}
+			if n := len(p.spare); n > 0 {
+				s.ids.uuids, p.spare = p.spare[n-1], p.spare[:n-1]
+			}
+			p.open[start] = s
+			p.minEnd = min(p.minEnd, start+p.size)
+		}
+		p.last = s
 	}
 	outcome := Duplicate
-	if s.ids.add(v.ViewID) {
-		acc := s.campaigns[v.CampaignID]
-		if acc == nil {
-			acc = &accumulator{}
-			s.campaigns[v.CampaignID] = acc
-		}
-		acc.sum += v.DurationSeconds()
-		acc.count++
+	if s.ids.add(&e.ID) {
+		s.campaigns.add(e.Campaign, e.Duration)
 		outcome = Aggregated
 	}
-	p.advance(end)
+	if wm := e.End - p.delay; !p.hasWatermark || wm > p.watermark {
+		p.advance(wm)
+	}
 	return outcome
 }
 
-// advance moves the watermark for a record ending at end and finalizes the
-// windows it passes.
-func (p *Partition) advance(end int64) {
-	wm := end - p.delay
-	if p.hasWatermark && wm <= p.watermark {
-		return
-	}
+// advance moves the watermark to wm, which is past the current one, and
+// finalizes the windows it passes.
+func (p *Partition) advance(wm int64) {
 	p.watermark, p.hasWatermark = wm, true
 	if wm < p.minEnd {
 		return
@@ -217,12 +246,17 @@ func (p *Partition) advance(end int64) {
 		}
 		p.minEnd = min(p.minEnd, start+p.size)
 	}
+	p.last = nil
 	slices.SortFunc(done, func(a, b *slot) int { return cmp.Compare(a.start, b.start) })
 	for _, s := range done {
+		if s.ids.uuids.slots != nil && len(p.spare) < maxSpare {
+			s.ids.uuids.reset()
+			p.spare = append(p.spare, s.ids.uuids)
+		}
 		first := len(p.closed)
-		for id, acc := range s.campaigns {
+		for _, acc := range s.campaigns.list {
 			p.closed = append(p.closed, Aggregate{
-				CampaignID:  id,
+				CampaignID:  acc.campaign,
 				Start:       time.Unix(0, s.start).UTC(),
 				End:         time.Unix(0, s.start+p.size).UTC(),
 				SumDuration: acc.sum,

@@ -17,7 +17,14 @@ var cfg = Config{Size: time.Minute, WatermarkDelay: 10 * time.Second}
 var base = time.Date(2024, 9, 11, 10, 5, 0, 0, time.UTC)
 
 func view(id string, campaign int32, end time.Time, dur time.Duration) record.View {
-	return record.View{ViewID: id, CampaignID: campaign, EndTimestamp: end, StartTimestamp: end.Add(-dur)}
+	u, ok := record.ParseUUID([]byte(id))
+	return record.View{ViewID: []byte(id), UUID: u, HasUUID: ok, CampaignID: campaign, EndTimestamp: end, StartTimestamp: end.Add(-dur)}
+}
+
+// ev is v as the engine takes it.
+func ev(v record.View) *Event {
+	e := EventOf(&v)
+	return &e
 }
 
 func at(s int) time.Time { return base.Add(time.Duration(s) * time.Second) }
@@ -41,7 +48,7 @@ func TestAggregateAndClose(t *testing.T) {
 		{view("a", 10, at(80), 2*time.Second), Aggregated}, // same id, other window: not a duplicate
 	}
 	for i, s := range steps {
-		if got := p.Add(int64(i), s.v); got != s.want {
+		if got := p.Add(int64(i), ev(s.v)); got != s.want {
 			t.Fatalf("step %d (%s at %v): %v, want %v", i, s.v.ViewID, s.v.EndTimestamp, got, s.want)
 		}
 		if i == 5 && len(p.closed) != 0 {
@@ -82,8 +89,8 @@ func TestWindowAlignment(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(tt.size, tt.end), func(t *testing.T) {
 			p := NewPartition(Config{Size: tt.size}, Checkpoint{})
-			p.Add(0, view("a", 1, tt.end, 0))
-			p.Add(1, view("b", 1, tt.end.Add(2*tt.size), 0))
+			p.Add(0, ev(view("a", 1, tt.end, 0)))
+			p.Add(1, ev(view("b", 1, tt.end.Add(2*tt.size), 0)))
 			got := p.TakeClosed()
 			if len(got) != 1 || !got[0].Start.Equal(tt.want) || !got[0].End.Equal(tt.want.Add(tt.size)) {
 				t.Fatalf("closed %+v, want window starting %v", got, tt.want)
@@ -119,10 +126,10 @@ func TestRestoredWatermarkMakesReplayedStragglersLate(t *testing.T) {
 	// Before the crash: window [0,60) was written and the commit was taken
 	// with its stragglers still ahead of the committed offset.
 	p := NewPartition(cfg, Checkpoint{})
-	p.Add(0, view("a", 10, at(10), time.Second))
-	p.Add(1, view("b", 10, at(65), time.Second)) // opens [60,120) at offset 1
-	p.Add(2, view("c", 10, at(71), time.Second)) // closes [0,60)
-	p.Add(3, view("d", 10, at(55), time.Second)) // late
+	p.Add(0, ev(view("a", 10, at(10), time.Second)))
+	p.Add(1, ev(view("b", 10, at(65), time.Second))) // opens [60,120) at offset 1
+	p.Add(2, ev(view("c", 10, at(71), time.Second))) // closes [0,60)
+	p.Add(3, ev(view("d", 10, at(55), time.Second))) // late
 	if n := len(p.TakeClosed()); n != 1 {
 		t.Fatalf("%d windows closed, want 1", n)
 	}
@@ -133,14 +140,14 @@ func TestRestoredWatermarkMakesReplayedStragglersLate(t *testing.T) {
 
 	// After the restart, offsets 1.. are replayed.
 	r := NewPartition(cfg, cp)
-	if got := r.Add(1, view("b", 10, at(65), time.Second)); got != Aggregated {
+	if got := r.Add(1, ev(view("b", 10, at(65), time.Second))); got != Aggregated {
 		t.Fatalf("replayed open-window record: %v", got)
 	}
 	if !r.Replayed(3) || r.Replayed(4) {
 		t.Fatalf("Replayed: offsets below %d were handled before the checkpoint", cp.Processed)
 	}
-	r.Add(2, view("c", 10, at(71), time.Second))
-	if got := r.Add(3, view("d", 10, at(55), time.Second)); got != Late {
+	r.Add(2, ev(view("c", 10, at(71), time.Second)))
+	if got := r.Add(3, ev(view("d", 10, at(55), time.Second))); got != Late {
 		t.Fatalf("replayed straggler of a written window: %v, want late", got)
 	}
 	if closed := r.TakeClosed(); len(closed) != 0 {
@@ -167,7 +174,7 @@ func TestCrashReplayIsExact(t *testing.T) {
 		var committed Checkpoint
 		crashAt := rng.IntN(len(views))
 		for off := range views {
-			p.Add(int64(off), views[off])
+			p.Add(int64(off), ev(views[off]))
 			if off%batch == batch-1 || off == crashAt {
 				for _, a := range p.TakeClosed() {
 					outputs[keyOf(a)] = a
@@ -182,7 +189,7 @@ func TestCrashReplayIsExact(t *testing.T) {
 		}
 		r := NewPartition(cfg, committed)
 		for off := committed.Offset; off < int64(len(views)); off++ {
-			r.Add(off, views[off])
+			r.Add(off, ev(views[off]))
 		}
 		for _, a := range r.TakeClosed() {
 			if prev, ok := outputs[keyOf(a)]; ok && prev != a {
@@ -210,7 +217,7 @@ func run(views []record.View, p *Partition) map[key]Aggregate {
 	}
 	out := map[key]Aggregate{}
 	for off, v := range views {
-		p.Add(int64(off), v)
+		p.Add(int64(off), ev(v))
 	}
 	for _, a := range p.TakeClosed() {
 		out[keyOf(a)] = a
@@ -247,20 +254,63 @@ func TestIDSet(t *testing.T) {
 		"not-a-uuid",
 	}
 	for _, id := range ids {
-		if !s.add(id) {
+		if key := IDOf(ptr(view(id, 1, base, 0))); !s.add(&key) {
 			t.Errorf("add(%q) on first sight reported a duplicate", id)
 		}
 	}
 	for _, id := range ids {
-		if s.add(id) {
+		if key := IDOf(ptr(view(id, 1, base, 0))); s.add(&key) {
 			t.Errorf("add(%q) twice reported new", id)
 		}
 	}
-	if len(s.uuids) != 1 {
-		t.Errorf("%d canonical UUIDs stored compactly, want 1", len(s.uuids))
-	}
-	u, ok := parseCanonicalUUID(ids[0])
-	if !ok || fmt.Sprintf("%x", u) != "0f8fad5bd9cb469fa16570867728950e" {
-		t.Errorf("parseCanonicalUUID = %x, %v", u, ok)
+	if s.uuids.n != 1 {
+		t.Errorf("%d canonical UUIDs stored compactly, want 1", s.uuids.n)
 	}
 }
+
+// uuidSet agrees with a map on random streams with repeats, through table
+// growth, with the all-zero UUID, and after a reset for reuse.
+func TestUUIDSetMatchesMap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	var s uuidSet
+	for round := range 3 {
+		want := map[[16]byte]bool{}
+		var seen [][16]byte
+		for i := range 20000 {
+			var u [16]byte
+			switch {
+			case i%97 == 0:
+				// the zero UUID
+			case len(seen) > 0 && rng.IntN(4) == 0:
+				u = seen[rng.IntN(len(seen))]
+			default:
+				for j := range u {
+					u[j] = byte(rng.Uint32())
+				}
+				// Ids sharing all but the last byte, as sequential ids do.
+				if rng.IntN(3) == 0 {
+					u = [16]byte{15: byte(i)}
+				}
+			}
+			seen = append(seen, u)
+			if got := s.add(u); got != !want[u] {
+				t.Fatalf("round %d, insert %d: add(%x) = %v, want %v", round, i, u, got, !want[u])
+			}
+			want[u] = true
+		}
+		n := len(want)
+		if want[[16]byte{}] {
+			n--
+		}
+		if s.n != n {
+			t.Fatalf("round %d: %d ids held, want %d", round, s.n, n)
+		}
+		slots := len(s.slots)
+		s.reset()
+		if len(s.slots) != slots || s.n != 0 || s.zero {
+			t.Fatalf("reset: %d slots (was %d), n=%d zero=%v", len(s.slots), slots, s.n, s.zero)
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

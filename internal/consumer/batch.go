@@ -1,0 +1,277 @@
+package consumer
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/viewlog/viewlog/internal/kafkaio"
+	"github.com/viewlog/viewlog/internal/output"
+	"github.com/viewlog/viewlog/internal/window"
+)
+
+// batch is what one micro-batch produced: the files of the windows that
+// closed, the records to dead-letter, and each partition's checkpoint. The
+// flusher makes the first two durable, in that order, and only then commits
+// the third.
+type batch struct {
+	seq        int
+	generation int32
+	began, cut time.Time
+	final      bool
+	counts     Counts
+	files      []output.File
+	dead       []partitionDead
+	partitions []PartitionReport
+}
+
+// files joins closed windows with their networks and groups them into one
+// file per network and window.
+func (c *Consumer) files(partitionID int, closed []window.Aggregate) []output.File {
+	type key struct {
+		network int32
+		start   int64
+	}
+	byKey := make(map[key]*output.File)
+	var order []key
+	for _, a := range closed {
+		camp, _ := c.campaigns.Lookup(a.CampaignID) // unknown campaigns never reach a window
+		k := key{camp.NetworkID, a.Start.UnixNano()}
+		f := byKey[k]
+		if f == nil {
+			f = &output.File{NetworkID: camp.NetworkID, WindowStart: a.Start, Topic: c.cfg.Topic, Partition: partitionID}
+			byKey[k] = f
+			order = append(order, k)
+		}
+		f.Rows = append(f.Rows, output.Row{
+			CampaignID:  a.CampaignID,
+			AvgDuration: a.AvgDuration(),
+			TotalCount:  a.Count,
+			SumDuration: a.SumDuration,
+			WindowStart: a.Start,
+			WindowEnd:   a.End,
+		})
+	}
+	slices.SortFunc(order, func(a, b key) int {
+		return cmp.Or(cmp.Compare(a.start, b.start), cmp.Compare(a.network, b.network))
+	})
+	out := make([]output.File, len(order))
+	for i, k := range order {
+		out[i] = *byKey[k]
+	}
+	return out
+}
+
+// flusher makes batches durable and commits them, one at a time, in order.
+// Once a batch could not be made durable, no later batch of the generation
+// is committed either: its checkpoints would cover the unwritten windows.
+type flusher struct {
+	c         *Consumer
+	committer Committer
+	originals Originals
+	parts     map[int]*partition
+	// committed is each partition's last committed checkpoint.
+	committed map[int]window.Checkpoint
+	failed    error
+	// backoff is the first pause between attempts of a failed write.
+	backoff time.Duration
+}
+
+func newFlusher(c *Consumer, committer Committer, originals Originals, parts []*partition) *flusher {
+	f := &flusher{c: c, committer: committer, originals: originals, parts: map[int]*partition{},
+		committed: make(map[int]window.Checkpoint, len(parts)), backoff: time.Second}
+	for _, p := range parts {
+		f.parts[p.id] = p
+		f.committed[p.id] = p.state.Checkpoint()
+	}
+	return f
+}
+
+// run flushes the batches it receives until batches is closed. It returns
+// nil: failures are reported to the observers and logged.
+func (f *flusher) run(ctx context.Context, batches <-chan *batch) error {
+	for b := range batches {
+		r := f.flush(ctx, b)
+		f.setCommitted(r)
+		f.c.observe(r)
+	}
+	return nil
+}
+
+// flush writes b's files, then its dead letters, then commits the
+// checkpoints that moved, and reports what it did.
+func (f *flusher) flush(ctx context.Context, b *batch) *BatchReport {
+	r := &BatchReport{
+		Generation: b.generation,
+		Seq:        b.seq,
+		Began:      b.began,
+		Cut:        b.cut,
+		Counts:     b.counts,
+		Partitions: b.partitions,
+	}
+	defer func() { r.Done = time.Now() }()
+	if f.failed != nil {
+		r.Err = fmt.Errorf("not written: an earlier batch failed: %w", f.failed)
+		return r
+	}
+	if err := f.write(ctx, b, r); err != nil {
+		f.failed, r.Err = err, err
+		return r
+	}
+	if err := f.deadLetter(ctx, b, r); err != nil {
+		f.failed, r.Err = err, err
+		return r
+	}
+	f.commit(ctx, b, r)
+	return r
+}
+
+// setCommitted fills in each partition's committed offset.
+func (f *flusher) setCommitted(r *BatchReport) {
+	for i := range r.Partitions {
+		r.Partitions[i].Committed = f.committed[r.Partitions[i].Partition].Offset
+	}
+}
+
+// write encodes and stores b's files, several at a time, each retried until
+// it is durable or ctx is done.
+func (f *flusher) write(ctx context.Context, b *batch, r *BatchReport) error {
+	if len(b.files) == 0 {
+		return nil
+	}
+	var g errgroup.Group
+	g.SetLimit(f.c.cfg.WriteConcurrency)
+	var mu sync.Mutex
+	for i := range b.files {
+		file := &b.files[i]
+		g.Go(func() error {
+			data, err := output.Encode(file)
+			if err != nil {
+				return err // a bug, not an outage: retrying cannot help
+			}
+			key := output.Key(file)
+			err = f.retry(ctx, "window "+key, f.c.metrics.writeErrors, f.c.health.outputFailed, func() error {
+				return f.c.store.Put(ctx, key, data)
+			})
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			r.Files = append(r.Files, FileReport{Key: key, File: file, WrittenAt: time.Now()})
+			mu.Unlock()
+			return nil
+		})
+	}
+	err := g.Wait()
+	if err == nil {
+		f.c.health.outputOK()
+	}
+	slices.SortFunc(r.Files, func(a, b FileReport) int { return cmp.Compare(a.Key, b.Key) })
+	return err
+}
+
+// deadLetter reads the originals of b's dead letters and writes them to the
+// dead-letter topic, waiting for the broker's acknowledgement.
+func (f *flusher) deadLetter(ctx context.Context, b *batch, r *BatchReport) error {
+	if f.c.dead == nil || len(b.dead) == 0 {
+		return nil
+	}
+	for _, pd := range b.dead {
+		var msgs map[int64]kafkaMessage
+		offsets := make([]int64, len(pd.refs))
+		for i, ref := range pd.refs {
+			offsets[i] = ref.offset
+		}
+		err := f.retry(ctx, "dead letters (reading the originals)", f.c.metrics.deadLetterErrors, nil, func() error {
+			var err error
+			msgs, err = f.originals.ReadRecords(ctx, pd.partition, offsets)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		out, missing := deadLetters(f.c.cfg.Topic, pd, msgs)
+		if missing > 0 {
+			f.c.log.Error("records to dead-letter are no longer in the log (deleted by retention); they are counted but cannot be forwarded",
+				"partition", pd.partition, "count", missing)
+		}
+		err = f.retry(ctx, "dead letters", f.c.metrics.deadLetterErrors, nil, func() error {
+			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			return f.c.dead.WriteMessages(wctx, out...)
+		})
+		if err != nil {
+			return err
+		}
+		r.DeadLettered += len(out)
+	}
+	return nil
+}
+
+// commit commits every partition's checkpoint that moved. It runs even when
+// ctx is done: what it commits is already durable, and committing it spares
+// the next owner a replay. A failed commit is reported, not retried: the
+// next batch commits a checkpoint at least as far.
+func (f *flusher) commit(ctx context.Context, b *batch, r *BatchReport) {
+	var commits []kafkaio.Commit
+	for _, p := range b.partitions {
+		if p.Checkpoint == f.committed[p.Partition] {
+			continue
+		}
+		commits = append(commits, kafkaio.Commit{Partition: p.Partition, Offset: p.Checkpoint.Offset, Metadata: encodeCheckpoint(p.Checkpoint)})
+	}
+	if len(commits) == 0 {
+		return
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := f.committer.Commit(cctx, commits); err != nil {
+		r.CommitErr = err
+		f.c.health.commitFailed(err)
+		return
+	}
+	f.c.health.commitOK()
+	for _, p := range b.partitions {
+		f.committed[p.Partition] = p.Checkpoint
+		if part := f.parts[p.Partition]; part != nil {
+			part.committed.Store(p.Checkpoint.Offset)
+		}
+	}
+	r.Commits = commits
+}
+
+// retry calls fn until it succeeds, logging and counting each failure and
+// backing off from f.backoff (1 s) to 30 s, or until ctx is done. Offsets stay
+// uncommitted meanwhile: what fn writes is what the commit would cover.
+// failed, if not nil, is told about each failure.
+func (f *flusher) retry(ctx context.Context, what string, failures prometheus.Counter, failed func(error), fn func() error) error {
+	backoff := f.backoff
+	for {
+		f.c.health.beat()
+		err := fn()
+		if err == nil {
+			return nil
+		}
+		failures.Inc()
+		if failed != nil {
+			failed(err)
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("stopped with unwritten %s: %w", what, errors.Join(err, context.Cause(ctx)))
+		}
+		f.c.log.Error("writing "+what+" failed; offsets stay uncommitted, retrying", "retry_in", backoff, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("stopped with unwritten %s: %w", what, err)
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}

@@ -1,0 +1,382 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/viewlog/viewlog/internal/kafkaio"
+	"github.com/viewlog/viewlog/internal/record"
+	"github.com/viewlog/viewlog/internal/window"
+)
+
+// partition is one assigned partition's reader and aggregation state. The
+// batch loop owns it; the fetcher only reads id.
+type partition struct {
+	id     int
+	reader *kafkaio.PartitionReader
+	state  *window.Partition
+
+	// What the fetcher last reported.
+	logEnd int64 // the broker's high-water mark
+	next   int64 // the next offset to read
+	// lastRecord is when a fetch last brought records; zero if none has
+	// in this generation.
+	lastRecord time.Time
+	// committed is the offset last committed; the flusher sets it.
+	committed atomic.Int64
+
+	// This batch so far.
+	counts Counts
+	dead   []deadRef
+}
+
+// item is one fetched record, decoded, as the batch loop takes it.
+type item struct {
+	offset int64
+	// reason is why the record was rejected, or record.Valid.
+	reason record.Reason
+	ev     window.Event
+}
+
+// chunk is one fetch, decoded by the fetcher's goroutine.
+type chunk struct {
+	partition *partition
+	logEnd    int64
+	next      int64
+	at        time.Time
+	items     []item
+}
+
+// chunksInFlight bounds, per partition, the fetches decoded and waiting for
+// the batch loop: fetching runs ahead of aggregation by at most this many.
+const chunksInFlight = 4
+
+// generation is one assignment of partitions: their fetchers, the batch
+// loop that aggregates what they fetch, and the flusher that makes batches
+// durable and commits them.
+type generation struct {
+	c     *Consumer
+	gen   *kafkaio.Generation
+	parts []*partition // by id
+	byID  map[int]*partition
+	in    chan *chunk
+	free  chan *chunk
+
+	// The batch being built.
+	batchSeq     int
+	batchBegan   time.Time
+	batchRecords int
+	// cutDue is set by the interval's tick; the batch is cut once every
+	// partition has been read up to target, what the broker held then.
+	cutDue    bool
+	cutDueAt  time.Time
+	targets   map[int]int64
+	flushes   chan *batch
+	lastCutAt time.Time
+}
+
+// runGeneration consumes the generation's partitions until the generation
+// ends or ctx is done.
+func (c *Consumer) runGeneration(ctx, genCtx context.Context, gen *kafkaio.Generation) error {
+	// One context for everything the generation runs; its cause says why
+	// it ended.
+	runCtx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	stopOnShutdown := context.AfterFunc(ctx, func() { cancel(errShutdown) })
+	defer stopOnShutdown()
+	stopOnRebalance := context.AfterFunc(genCtx, func() { cancel(errRebalance) })
+	defer stopOnRebalance()
+
+	g := &generation{c: c, gen: gen, byID: make(map[int]*partition, len(gen.Claims)), targets: map[int]int64{}}
+	defer func() {
+		for _, p := range g.parts {
+			p.reader.Close()
+		}
+	}()
+	for _, cl := range gen.Claims {
+		reader, start, logEnd, err := c.group.OpenPartition(runCtx, cl.Partition, cl.Committed, c.cfg.Fetch)
+		if err != nil {
+			if runCtx.Err() != nil {
+				return nil
+			}
+			c.log.Warn("open partition failed; rejoining the group", "partition", cl.Partition, "err", err)
+			sleep(runCtx, 2*time.Second)
+			return nil
+		}
+		cp, err := decodeCheckpoint(start, cl.Metadata)
+		if err != nil {
+			c.log.Warn("ignoring unreadable checkpoint metadata; windows before the committed offset cannot be recognized as final",
+				"partition", cl.Partition, "err", err)
+		}
+		if start != cl.Committed {
+			cp.Processed = start
+		}
+		p := &partition{id: cl.Partition, reader: reader, state: window.NewPartition(c.cfg.Window, cp), logEnd: logEnd, next: start}
+		p.committed.Store(start)
+		g.parts = append(g.parts, p)
+		g.byID[p.id] = p
+		c.log.Info("partition resumed", "partition", cl.Partition, "offset", start,
+			"watermark", formatWatermark(cp), "committed", cl.Committed, "log_end", logEnd)
+	}
+	slices.SortFunc(g.parts, func(a, b *partition) int { return a.id - b.id })
+	g.in = make(chan *chunk, chunksInFlight*max(len(g.parts), 1))
+	g.free = make(chan *chunk, cap(g.in)+len(g.parts)+1)
+
+	f := newFlusher(c, gen, c.group, g.parts)
+	// The flusher gets its own context: on a rebalance it stops at once,
+	// on shutdown it gets a few seconds to finish the batch in hand.
+	flushCtx, stopFlush := context.WithCancel(context.Background())
+	defer stopFlush()
+	stopFlushOnRebalance := context.AfterFunc(genCtx, stopFlush)
+	defer stopFlushOnRebalance()
+	stopFlushAfterGrace := context.AfterFunc(ctx, func() { time.AfterFunc(shutdownGrace, stopFlush) })
+	defer stopFlushAfterGrace()
+
+	g.flushes = make(chan *batch)
+	var workers errgroup.Group
+	workers.Go(func() error { return f.run(flushCtx, g.flushes) })
+	fetchers, fetchCtx := errgroup.WithContext(runCtx)
+	for _, p := range g.parts {
+		fetchers.Go(func() error { return p.reader.Run(fetchCtx, g.decoder(fetchCtx, p)) })
+	}
+
+	loopErr := g.loop(runCtx)
+	// Fetchers stop with runCtx; a fetcher that failed (its handler
+	// cannot fail but on a closed context) stopped the loop already.
+	cancel(errShutdown)
+	ferr := fetchers.Wait()
+	if loopErr == nil && errors.Is(context.Cause(runCtx), errShutdown) {
+		// Finish the batch in hand: what was fetched is aggregated and
+		// written, and committed if the generation still holds.
+		g.drain()
+		g.cut(true)
+	}
+	close(g.flushes)
+	werr := workers.Wait()
+	return errors.Join(loopErr, ferr, werr)
+}
+
+// shutdownGrace is how long, after a shutdown signal, the batch in hand may
+// take to become durable and be committed.
+const shutdownGrace = 7 * time.Second
+
+// decoder returns the handler that decodes p's fetches on the fetcher's
+// goroutine and hands them to the batch loop.
+func (g *generation) decoder(ctx context.Context, p *partition) kafkaio.FetchHandler {
+	return func(f *kafkaio.Fetch) error {
+		var c *chunk
+		select {
+		case c = <-g.free:
+		default:
+			c = &chunk{}
+		}
+		c.partition, c.logEnd, c.next, c.at = p, f.HighWatermark, f.Next, f.At
+		items := c.items[:0]
+		var v record.View
+		for i := range f.Records {
+			r := &f.Records[i]
+			it := item{offset: r.Offset, reason: record.TooLarge}
+			if r.Size == len(r.Value) {
+				v, it.reason = record.Decode(r.Value)
+				if it.reason == record.Valid {
+					it.ev = window.EventOf(&v)
+				}
+			}
+			items = append(items, it)
+		}
+		c.items = items
+		select {
+		case g.in <- c:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// loop aggregates what the fetchers deliver and cuts batches until ctx is
+// done. It returns an error only for a broken invariant.
+func (g *generation) loop(ctx context.Context) error {
+	interval := g.c.cfg.Interval
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	g.startBatch(time.Now())
+	for {
+		g.c.health.beat()
+		select {
+		case <-ctx.Done():
+			return nil
+		case ch := <-g.in:
+			g.process(ch)
+			g.recycle(ch)
+		case now := <-ticker.C:
+			if !g.cutDue {
+				g.cutDue, g.cutDueAt = true, now
+				for _, p := range g.parts {
+					g.targets[p.id] = p.logEnd
+				}
+			}
+		}
+		if g.batchRecords >= g.c.cfg.MaxBatchRecords || (g.cutDue && g.caughtUpToTargets(interval)) {
+			if err := g.cut(false); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// caughtUpToTargets reports whether every partition has been read up to
+// what the broker held when the interval's tick came, or whether waiting
+// for that has taken a whole interval (a partition whose leader is away
+// must not hold the others' output back).
+func (g *generation) caughtUpToTargets(interval time.Duration) bool {
+	if time.Since(g.cutDueAt) >= interval {
+		return true
+	}
+	for _, p := range g.parts {
+		if p.next < g.targets[p.id] {
+			return false
+		}
+	}
+	return true
+}
+
+// drain aggregates the fetches already waiting, without waiting for more.
+func (g *generation) drain() {
+	for {
+		select {
+		case ch := <-g.in:
+			g.process(ch)
+			g.recycle(ch)
+		default:
+			return
+		}
+	}
+}
+
+func (g *generation) recycle(ch *chunk) {
+	ch.partition = nil
+	select {
+	case g.free <- ch:
+	default:
+	}
+}
+
+func (g *generation) startBatch(now time.Time) {
+	g.batchSeq++
+	g.batchBegan = now
+	g.batchRecords = 0
+	g.cutDue = false
+	clear(g.targets)
+}
+
+// process aggregates one fetch.
+func (g *generation) process(ch *chunk) {
+	p := ch.partition
+	p.logEnd, p.next = ch.logEnd, ch.next
+	if len(ch.items) == 0 {
+		return
+	}
+	p.lastRecord = ch.at
+	g.batchRecords += len(ch.items)
+	table := g.c.campaigns
+	for i := range ch.items {
+		it := &ch.items[i]
+		p.counts.Read++
+		if it.reason != record.Valid {
+			p.counts.reject(it.reason)
+			p.deadLetter(it.offset, outcomeRejected, it.reason)
+			p.state.Skip(it.offset)
+			continue
+		}
+		if _, ok := table.Lookup(it.ev.Campaign); !ok {
+			p.counts.Unknown++
+			p.deadLetter(it.offset, outcomeUnknown, record.Valid)
+			p.state.Skip(it.offset)
+			continue
+		}
+		switch p.state.Add(it.offset, &it.ev) {
+		case window.Aggregated:
+			p.counts.Aggregated++
+		case window.Duplicate:
+			p.counts.Duplicate++
+		case window.Late:
+			p.counts.Late++
+			p.deadLetter(it.offset, outcomeLate, record.Valid)
+		}
+	}
+}
+
+// deadLetter queues the record at offset for the dead-letter topic, unless
+// the partition handled it before its last checkpoint: a replayed late
+// record may well be in an output row written before a crash, and a
+// replayed rejected record was dead-lettered then.
+func (p *partition) deadLetter(offset int64, o outcome, reason record.Reason) {
+	if p.state.Replayed(offset) {
+		return
+	}
+	p.dead = append(p.dead, deadRef{offset: offset, outcome: o, reason: reason})
+}
+
+// cut ends the batch: it takes every partition's closed windows, dead
+// letters and checkpoint, and hands them to the flusher, waiting while the
+// flusher is busy with the previous batch. final is the last batch of the
+// generation, cut on shutdown.
+func (g *generation) cut(final bool) error {
+	now := time.Now()
+	b := &batch{seq: g.batchSeq, generation: g.gen.ID(), began: g.batchBegan, cut: now, final: final}
+	for _, p := range g.parts {
+		b.counts.add(p.counts)
+		b.files = append(b.files, g.c.files(p.id, p.state.TakeClosed())...)
+		if len(p.dead) > 0 {
+			b.dead = append(b.dead, partitionDead{partition: p.id, refs: p.dead})
+			p.dead = nil
+		}
+		cp := p.state.Checkpoint()
+		b.partitions = append(b.partitions, PartitionReport{
+			Partition:    p.id,
+			LogEnd:       p.logEnd,
+			Next:         p.next,
+			Checkpoint:   cp,
+			OpenWindows:  p.state.OpenWindows(),
+			LastRecordAt: p.lastRecord,
+			Committed:    p.committed.Load(),
+		})
+		p.counts = Counts{}
+	}
+	if !b.counts.Balanced() {
+		return fmt.Errorf("records unaccounted for in batch %d: %+v", b.seq, b.counts)
+	}
+	g.startBatch(now)
+	// Observers see the partitions as of the cut at once: the batch may
+	// wait for the previous one, or for an output that is down.
+	g.c.observe(&BatchReport{Generation: b.generation, Seq: b.seq, Began: b.began, Cut: b.cut, Partitions: slices.Clone(b.partitions)})
+	// Never abandoned, even on shutdown: the partitions' state has moved
+	// past this batch, so a later checkpoint would cover its windows. The
+	// flusher takes it once done with the previous batch, which it gives
+	// up on when the generation ends or the shutdown grace is over.
+	g.flushes <- b
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+func formatWatermark(cp window.Checkpoint) string {
+	if !cp.HasWatermark {
+		return "none"
+	}
+	return time.Unix(0, cp.Watermark).UTC().Format(time.RFC3339Nano)
+}
