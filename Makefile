@@ -3,17 +3,23 @@ GO      ?= go
 BIN     ?= bin
 COMPOSE ?= docker compose
 
-.PHONY: all build run-local dashboard-vendor test vet unit bench fuzz up down logs ps clean
+.PHONY: all build run-local query dashboard-vendor test vet unit bench fuzz up down logs ps clean
 
 all: build
 
-## build: the three binaries into bin/
+## build: the three binaries into bin/ (no C compiler needed; cmd/viewlog is built by `make query`)
 build:
-	$(GO) build -o $(BIN)/ ./cmd/...
+	$(GO) build -o $(BIN)/ ./cmd/devbroker ./cmd/producer ./cmd/consumer
 
 ## run-local: embedded broker + producer + consumer, output in data/output_data, until Ctrl-C
 run-local: build
 	./scripts/run-local.sh
+
+## query: the latest windows in OUTPUT_DIR, read with DuckDB (cgo: needs a C compiler), e.g. make query ARGS='-since 30m -campaign 40 -format csv'
+ARGS ?=
+query:
+	CGO_ENABLED=1 $(GO) build -o $(BIN)/viewlog ./cmd/viewlog
+	./$(BIN)/viewlog query $(ARGS)
 
 ## dashboard-vendor: refresh the dashboard's copy of uPlot from npm (UPLOT_VERSION)
 UPLOT_VERSION ?= 1.6.32
