@@ -18,8 +18,8 @@ run-local: build
 ## query: the latest windows in OUTPUT_DIR, read with DuckDB (cgo: needs a C compiler), e.g. make query ARGS='-since 30m -campaign 40 -format csv'
 ARGS ?=
 query:
-	CGO_ENABLED=1 $(GO) build -o $(BIN)/viewlog ./cmd/viewlog
-	./$(BIN)/viewlog query $(ARGS)
+	@CGO_ENABLED=1 $(GO) build -o $(BIN)/viewlog ./cmd/viewlog
+	@./$(BIN)/viewlog query $(ARGS)
 
 ## dashboard-vendor: refresh the dashboard's copy of uPlot from npm (UPLOT_VERSION)
 UPLOT_VERSION ?= 1.6.32
