@@ -3,17 +3,40 @@ GO      ?= go
 BIN     ?= bin
 COMPOSE ?= docker compose
 
-.PHONY: all build run-local test vet unit bench fuzz up down logs ps clean
+.PHONY: all build run-local query dashboard-vendor test vet unit bench fuzz up down logs ps clean
 
 all: build
 
-## build: the three binaries into bin/
+## build: the three binaries into bin/ (no C compiler needed; cmd/viewlog is built by `make query`)
 build:
-	$(GO) build -o $(BIN)/ ./cmd/...
+	$(GO) build -o $(BIN)/ ./cmd/devbroker ./cmd/producer ./cmd/consumer
 
 ## run-local: embedded broker + producer + consumer, output in data/output_data, until Ctrl-C
 run-local: build
 	./scripts/run-local.sh
+
+## query: the latest windows in OUTPUT_DIR, read with DuckDB (cgo: needs a C compiler), e.g. make query ARGS='-since 30m -campaign 40 -format csv'
+ARGS ?=
+query:
+	@CGO_ENABLED=1 $(GO) build -o $(BIN)/viewlog ./cmd/viewlog
+	@./$(BIN)/viewlog query $(ARGS)
+
+## dashboard-vendor: refresh the dashboard's copy of uPlot from npm (UPLOT_VERSION)
+UPLOT_VERSION ?= 1.6.32
+UPLOT_DIR     := internal/dashboard/assets/uplot
+dashboard-vendor:
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	npm pack --silent --pack-destination "$$tmp" uplot@$(UPLOT_VERSION) >/dev/null && \
+	tar -xzf "$$tmp"/uplot-*.tgz -C "$$tmp" && \
+	mkdir -p $(UPLOT_DIR) && \
+	cp "$$tmp/package/dist/uPlot.iife.min.js" "$$tmp/package/dist/uPlot.min.css" "$$tmp/package/LICENSE" $(UPLOT_DIR)/ && \
+	version=$$(node -p "require(process.argv[1]).version" "$$tmp/package/package.json") && \
+	license=$$(node -p "require(process.argv[1]).license" "$$tmp/package/package.json") && \
+	printf '%s\n' \
+		"uPlot $$version, npm package uplot, licence $$license (see LICENSE)." \
+		"Files: dist/uPlot.iife.min.js, dist/uPlot.min.css, LICENSE, unmodified." \
+		"Refresh: make dashboard-vendor UPLOT_VERSION=<version>" > $(UPLOT_DIR)/VERSION && \
+	echo "vendored uplot $$version into $(UPLOT_DIR)"
 
 ## test: vet, then every test (unit, fuzz seeds, end-to-end against a broker process) with -race
 test: vet

@@ -1,0 +1,507 @@
+package dashboard_test
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"image/png"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/viewlog/viewlog/internal/dashboard"
+)
+
+// The browser test loads the page in Debian's headless Chromium through
+// tools/pagecheck (playwright-core), against a server that answers
+// /api/state with the fixtures, and checks what the page says it plotted
+// (window.dashboardState) against the same fixtures read here. Set
+// VIEWLOG_SCREENSHOT_DIR to keep the screenshots; VIEWLOG_REQUIRE_BROWSER=1
+// turns a missing browser, node or `npm ci` into a failure instead of a skip.
+
+// state is the part of /api/state the page shows.
+type state struct {
+	Time  string `json:"time"`
+	Ready struct {
+		OK     bool   `json:"ok"`
+		Reason string `json:"reason"`
+	} `json:"ready"`
+	Partitions []struct {
+		Partition   int     `json:"partition"`
+		Lag         int64   `json:"lag"`
+		Uncommitted int64   `json:"uncommitted"`
+		Committed   int64   `json:"committed"`
+		Watermark   *string `json:"watermark"`
+		Idle        bool    `json:"idle"`
+		OpenWindows int     `json:"open_windows"`
+	} `json:"partitions"`
+	Totals struct {
+		Read            int64            `json:"read"`
+		Aggregated      int64            `json:"aggregated"`
+		Duplicate       int64            `json:"duplicate"`
+		Late            int64            `json:"late"`
+		UnknownCampaign int64            `json:"unknown_campaign"`
+		Rejected        int64            `json:"rejected"`
+		RejectedBy      map[string]int64 `json:"rejected_by"`
+	} `json:"totals"`
+	RecordsPerSecond float64 `json:"records_per_second"`
+	History          []struct {
+		Time             string  `json:"time"`
+		RecordsPerSecond float64 `json:"records_per_second"`
+		Lag              int64   `json:"lag"`
+	} `json:"history"`
+	Windows []window `json:"windows"`
+	Files   []struct {
+		Key       string `json:"key"`
+		WrittenAt string `json:"written_at"`
+		Rows      int    `json:"rows"`
+	} `json:"files"`
+}
+
+type window struct {
+	CampaignID  int       `json:"campaign_id"`
+	NetworkID   int       `json:"network_id"`
+	WindowStart time.Time `json:"window_start"`
+	Count       int64     `json:"count"`
+	AvgDuration float64   `json:"avg_duration"`
+}
+
+// shown is window.dashboardState: what the page plotted and listed.
+type shown struct {
+	Renders  int    `json:"renders"`
+	Failures int    `json:"failures"`
+	LastErr  string `json:"lastError"`
+	Time     string `json:"time"`
+	Ready    struct {
+		OK     bool   `json:"ok"`
+		Reason string `json:"reason"`
+	} `json:"ready"`
+	RecordsPerSecond *float64 `json:"recordsPerSecond"`
+	Views            struct {
+		WindowStarts []time.Time `json:"windowStarts"`
+		Series       []struct {
+			CampaignID int      `json:"campaign_id"`
+			Counts     []*int64 `json:"counts"`
+		} `json:"series"`
+	} `json:"views"`
+	AvgDuration struct {
+		Campaigns []int      `json:"campaigns"`
+		Avg       []*float64 `json:"avg"`
+		Latest    []*float64 `json:"latest"`
+	} `json:"avgDuration"`
+	Throughput struct {
+		Times            []time.Time `json:"times"`
+		RecordsPerSecond []*float64  `json:"recordsPerSecond"`
+		Lag              []*int64    `json:"lag"`
+	} `json:"throughput"`
+	Partitions []struct {
+		Partition   int     `json:"partition"`
+		Lag         int64   `json:"lag"`
+		Uncommitted int64   `json:"uncommitted"`
+		Committed   int64   `json:"committed"`
+		Watermark   *string `json:"watermark"`
+		Idle        bool    `json:"idle"`
+		OpenWindows int     `json:"open_windows"`
+	} `json:"partitions"`
+	Outcomes []outcome `json:"outcomes"`
+	Files    []struct {
+		Key       string `json:"key"`
+		Rows      int    `json:"rows"`
+		WrittenAt string `json:"written_at"`
+	} `json:"files"`
+}
+
+type outcome struct {
+	Outcome string `json:"outcome"`
+	Reason  string `json:"reason"`
+	Count   int64  `json:"count"`
+}
+
+// findings is what tools/pagecheck/check.mjs prints.
+type findings struct {
+	State    *shown `json:"state"`
+	Requests []struct {
+		URL          string `json:"url"`
+		Method       string `json:"method"`
+		ResourceType string `json:"resourceType"`
+		Status       *int   `json:"status"`
+		Failure      string `json:"failure"`
+	} `json:"requests"`
+	Console []struct {
+		Type     string `json:"type"`
+		Text     string `json:"text"`
+		Location string `json:"location"`
+	} `json:"console"`
+	PageErrors []string `json:"pageErrors"`
+	Layout     struct {
+		ScrollWidth int `json:"scrollWidth"`
+		ClientWidth int `json:"clientWidth"`
+	} `json:"layout"`
+	Error string `json:"error"`
+}
+
+func TestDashboardInBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a browser")
+	}
+	node, tool := pagecheck(t)
+	full := readFixture(t, "state.json")
+	for _, tc := range []struct {
+		name   string
+		states [][]byte // answers to successive /api/state requests; the last repeats
+	}{
+		// The second answer has a new window and a new time: the page must
+		// poll again and redraw, not only render once.
+		{"dashboard", [][]byte{full, nextMinute(t, full)}},
+		{"dashboard-empty", [][]byte{readFixture(t, "state-empty.json")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var served atomic.Int64
+			mux := http.NewServeMux()
+			mux.Handle("/", dashboard.Handler())
+			mux.HandleFunc("GET /api/state", func(w http.ResponseWriter, r *http.Request) {
+				n := int(served.Add(1))
+				w.Header().Set("Content-Type", "application/json")
+				w.Write(tc.states[min(n, len(tc.states))-1])
+			})
+			srv := httptest.NewServer(mux)
+			t.Cleanup(srv.Close)
+
+			shot := filepath.Join(cmp.Or(os.Getenv("VIEWLOG_SCREENSHOT_DIR"), t.TempDir()), tc.name+".png")
+			f := runPagecheck(t, node, tool, srv.URL+"/", shot, len(tc.states))
+
+			var want state
+			if err := json.Unmarshal(tc.states[len(tc.states)-1], &want); err != nil {
+				t.Fatal(err)
+			}
+			checkClean(t, f, srv.URL)
+			checkShown(t, f.State, want)
+			checkScreenshot(t, shot)
+		})
+	}
+}
+
+// pagecheck finds node, Chromium and the installed tool, or skips.
+func pagecheck(t *testing.T) (node, dir string) {
+	t.Helper()
+	unavailable := t.Skipf
+	if os.Getenv("VIEWLOG_REQUIRE_BROWSER") == "1" {
+		unavailable = t.Fatalf
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		unavailable("node not found: %v", err)
+	}
+	chromium := cmp.Or(os.Getenv("CHROMIUM"), "/usr/bin/chromium")
+	if _, err := os.Stat(chromium); err != nil {
+		unavailable("chromium not installed (apt-get install chromium): %v", err)
+	}
+	dir, err = filepath.Abs(filepath.Join("..", "..", "tools", "pagecheck"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "playwright-core", "package.json")); err != nil {
+		unavailable("playwright-core not installed (npm ci --prefix tools/pagecheck): %v", err)
+	}
+	return node, dir
+}
+
+func runPagecheck(t *testing.T, node, dir, pageURL, shot string, renders int) findings {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, filepath.Join(dir, "check.mjs"), pageURL, shot, strconv.Itoa(renders))
+	cmd.Dir = dir
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	runErr := cmd.Run()
+	t.Logf("pagecheck took %v; screenshot %s", time.Since(start).Round(time.Millisecond), shot)
+	var f findings
+	if err := json.Unmarshal(stdout.Bytes(), &f); err != nil {
+		t.Fatalf("pagecheck: %v; output not JSON: %v\nstdout: %s\nstderr: %s", runErr, err, stdout.Bytes(), stderr.Bytes())
+	}
+	if runErr != nil || f.Error != "" || f.State == nil {
+		var exit *exec.ExitError
+		if errors.As(runErr, &exit) || runErr == nil {
+			t.Fatalf("pagecheck could not check the page: %s\nconsole: %+v\npage errors: %q\nstderr: %s", f.Error, f.Console, f.PageErrors, stderr.Bytes())
+		}
+		t.Fatalf("pagecheck: %v\nstderr: %s", runErr, stderr.Bytes())
+	}
+	return f
+}
+
+// checkClean asserts that the page stayed on its server, loaded what it
+// asked for, and logged no error.
+func checkClean(t *testing.T, f findings, server string) {
+	t.Helper()
+	origin, err := url.Parse(server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Requests) < 6 { // page, 4 assets, api/state
+		t.Errorf("only %d requests recorded: %+v", len(f.Requests), f.Requests)
+	}
+	for _, r := range f.Requests {
+		u, err := url.Parse(r.URL)
+		if err != nil || u.Scheme != origin.Scheme || u.Host != origin.Host {
+			t.Errorf("request outside the server: %s %s (%s, failure %q)", r.Method, r.URL, r.ResourceType, r.Failure)
+			continue
+		}
+		if r.Status != nil && *r.Status >= 400 {
+			t.Errorf("%s %s answered %d", r.Method, r.URL, *r.Status)
+		}
+	}
+	for _, m := range f.Console {
+		if m.Type == "error" || m.Type == "warning" {
+			t.Errorf("console %s: %s (%s)", m.Type, m.Text, m.Location)
+		}
+	}
+	for _, e := range f.PageErrors {
+		t.Errorf("uncaught: %s", e)
+	}
+	if f.State.Failures != 0 {
+		t.Errorf("page reported %d failures, last: %s", f.State.Failures, f.State.LastErr)
+	}
+	if f.Layout.ScrollWidth > f.Layout.ClientWidth {
+		t.Errorf("page overflows horizontally: %d px wide in a %d px window", f.Layout.ScrollWidth, f.Layout.ClientWidth)
+	}
+}
+
+// checkShown compares what the page plotted with the state it was given,
+// recomputing here what each chart should hold.
+func checkShown(t *testing.T, got *shown, want state) {
+	t.Helper()
+	if got.Time != want.Time || got.Ready.OK != want.Ready.OK || got.Ready.Reason != want.Ready.Reason {
+		t.Errorf("header: time %q ready %+v, want %q %+v", got.Time, got.Ready, want.Time, want.Ready)
+	}
+	if got.RecordsPerSecond == nil || *got.RecordsPerSecond != want.RecordsPerSecond {
+		t.Errorf("records/s %v, want %v", got.RecordsPerSecond, want.RecordsPerSecond)
+	}
+
+	// Views: the newest 30 window starts; per campaign the views of each,
+	// added up over partitions, and no point where it has no row.
+	starts, series := viewsOf(want.Windows)
+	if !slices.EqualFunc(got.Views.WindowStarts, starts, time.Time.Equal) {
+		t.Errorf("views x: %v\nwant %v", got.Views.WindowStarts, starts)
+	}
+	campaigns := sortedKeys(series)
+	var gotCampaigns []int
+	for _, s := range got.Views.Series {
+		gotCampaigns = append(gotCampaigns, s.CampaignID)
+		if want, ok := series[s.CampaignID]; !ok || !slices.EqualFunc(s.Counts, want.counts, eqPtr) {
+			t.Errorf("views of campaign %d: %v\nwant %v", s.CampaignID, deref(s.Counts), deref(want.counts))
+		}
+	}
+	if !slices.Equal(gotCampaigns, campaigns) {
+		t.Errorf("views series: campaigns %v, want %v", gotCampaigns, campaigns)
+	}
+
+	// Average duration: weighted by views over the same windows; the dot is
+	// the campaign's newest window.
+	if !slices.Equal(got.AvgDuration.Campaigns, campaigns) {
+		t.Errorf("duration chart campaigns %v, want %v", got.AvgDuration.Campaigns, campaigns)
+	}
+	for i, id := range campaigns {
+		s := series[id]
+		var n int64
+		var sec float64
+		var latest *float64
+		for j, c := range s.counts {
+			if c == nil {
+				continue
+			}
+			n += *c
+			sec += s.seconds[j]
+			l := s.seconds[j] / float64(*c)
+			latest = &l
+		}
+		avg := sec / float64(n)
+		if i >= len(got.AvgDuration.Avg) || !near(got.AvgDuration.Avg[i], &avg) || !near(got.AvgDuration.Latest[i], latest) {
+			t.Errorf("duration of campaign %d: avg %v latest %v, want %.2f %.2f", id,
+				deref(got.AvgDuration.Avg), deref(got.AvgDuration.Latest), avg, *latest)
+		}
+	}
+
+	// Throughput and lag: every history point, in time order.
+	if len(got.Throughput.Times) != len(want.History) {
+		t.Errorf("throughput: %d points, want %d", len(got.Throughput.Times), len(want.History))
+	} else {
+		for i, h := range want.History {
+			ts, _ := time.Parse(time.RFC3339, h.Time)
+			g := got.Throughput
+			if !g.Times[i].Equal(ts) || g.RecordsPerSecond[i] == nil || *g.RecordsPerSecond[i] != h.RecordsPerSecond || g.Lag[i] == nil || *g.Lag[i] != h.Lag {
+				t.Errorf("throughput point %d: %v %v %v, want %+v", i, g.Times[i], deref(g.RecordsPerSecond[i:i+1]), deref(g.Lag[i:i+1]), h)
+				break
+			}
+		}
+	}
+
+	// Partition table.
+	if len(got.Partitions) != len(want.Partitions) {
+		t.Errorf("partition rows %d, want %d", len(got.Partitions), len(want.Partitions))
+	} else {
+		for i, p := range want.Partitions {
+			g := got.Partitions[i]
+			if g.Partition != p.Partition || g.Lag != p.Lag || g.Uncommitted != p.Uncommitted || g.Committed != p.Committed ||
+				!eqPtr(g.Watermark, p.Watermark) || g.Idle != p.Idle || g.OpenWindows != p.OpenWindows {
+				t.Errorf("partition row %d: %+v, want %+v", i, g, p)
+			}
+		}
+	}
+
+	// Outcomes: the totals, then each rejection reason under "rejected".
+	tot := want.Totals
+	wantOutcomes := []outcome{
+		{"read", "", tot.Read}, {"aggregated", "", tot.Aggregated}, {"duplicate", "", tot.Duplicate},
+		{"late", "", tot.Late}, {"unknown_campaign", "", tot.UnknownCampaign}, {"rejected", "", tot.Rejected},
+	}
+	var reasons []outcome
+	for r, n := range tot.RejectedBy {
+		reasons = append(reasons, outcome{"rejected", r, n})
+	}
+	slices.SortFunc(reasons, func(a, b outcome) int { return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Reason, b.Reason)) })
+	wantOutcomes = append(wantOutcomes, reasons...)
+	if !slices.Equal(got.Outcomes, wantOutcomes) {
+		t.Errorf("outcomes %+v\nwant %+v", got.Outcomes, wantOutcomes)
+	}
+
+	// Files, newest first as given.
+	if len(got.Files) != len(want.Files) {
+		t.Errorf("files %d, want %d", len(got.Files), len(want.Files))
+	} else {
+		for i, f := range want.Files {
+			if g := got.Files[i]; g.Key != f.Key || g.Rows != f.Rows || g.WrittenAt != f.WrittenAt {
+				t.Errorf("file %d: %+v, want %+v", i, g, f)
+			}
+		}
+	}
+}
+
+type campaignSeries struct {
+	counts  []*int64
+	seconds []float64 // avg_duration × count, added up
+}
+
+func viewsOf(windows []window) ([]time.Time, map[int]campaignSeries) {
+	var starts []time.Time
+	for _, w := range windows {
+		if !slices.ContainsFunc(starts, w.WindowStart.Equal) {
+			starts = append(starts, w.WindowStart)
+		}
+	}
+	slices.SortFunc(starts, time.Time.Compare)
+	starts = starts[max(0, len(starts)-30):]
+	series := map[int]campaignSeries{}
+	for _, w := range windows {
+		i := slices.IndexFunc(starts, w.WindowStart.Equal)
+		if i < 0 {
+			continue
+		}
+		s, ok := series[w.CampaignID]
+		if !ok {
+			s = campaignSeries{counts: make([]*int64, len(starts)), seconds: make([]float64, len(starts))}
+			series[w.CampaignID] = s
+		}
+		if s.counts[i] == nil {
+			s.counts[i] = new(int64)
+		}
+		*s.counts[i] += w.Count
+		s.seconds[i] += w.AvgDuration * float64(w.Count)
+	}
+	return starts, series
+}
+
+func checkScreenshot(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", path, err)
+	}
+	if b := img.Bounds(); b.Dx() != 1280 || b.Dy() < 900 {
+		t.Errorf("screenshot is %dx%d, want 1280 wide and the full page", b.Dx(), b.Dy())
+	}
+}
+
+func readFixture(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// nextMinute is the state one poll later: a window start more, written for
+// every campaign of the newest one, with one view more each.
+func nextMinute(t *testing.T, fixture []byte) []byte {
+	t.Helper()
+	var s map[string]any
+	if err := json.Unmarshal(fixture, &s); err != nil {
+		t.Fatal(err)
+	}
+	var ws []window
+	b, _ := json.Marshal(s["windows"])
+	if err := json.Unmarshal(b, &ws); err != nil {
+		t.Fatal(err)
+	}
+	newest := slices.MaxFunc(ws, func(a, b window) int { return a.WindowStart.Compare(b.WindowStart) }).WindowStart
+	next := slices.Clone(ws)
+	for _, w := range ws {
+		if w.WindowStart.Equal(newest) {
+			w.WindowStart = newest.Add(time.Minute)
+			w.Count++
+			next = append(next, w)
+		}
+	}
+	s["windows"] = next
+	s["time"] = "2026-11-25T12:45:05.123Z"
+	s["records_per_second"] = 11.5
+	out, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[int]V) []int {
+	keys := make([]int, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func eqPtr[T comparable](a, b *T) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
+
+// near compares an average the page rounded to 2 decimals.
+func near(got, want *float64) bool {
+	return (got == nil) == (want == nil) && (got == nil || math.Abs(*got-*want) <= 0.005+1e-9)
+}
+
+func deref[T any](ps []*T) []any {
+	out := make([]any, len(ps))
+	for i, p := range ps {
+		if p != nil {
+			out[i] = *p
+		}
+	}
+	return out
+}
