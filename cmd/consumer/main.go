@@ -23,6 +23,7 @@ import (
 	"github.com/viewlog/viewlog/internal/campaigns"
 	"github.com/viewlog/viewlog/internal/config"
 	"github.com/viewlog/viewlog/internal/consumer"
+	"github.com/viewlog/viewlog/internal/dashboard"
 	"github.com/viewlog/viewlog/internal/httpserve"
 	"github.com/viewlog/viewlog/internal/kafkaio"
 	"github.com/viewlog/viewlog/internal/metrics"
@@ -109,6 +110,7 @@ func run(ctx context.Context, environ map[string]string, stdout, stderr io.Write
 		mux.Handle("GET /healthz", probe.Handler(health.Live))
 		mux.Handle("GET /readyz", probe.Handler(health.Ready))
 		mux.Handle("GET /api/state", status.Handler())
+		mux.Handle("/", dashboard.Handler())
 		g.Go(func() error { return httpserve.Serve(runCtx, log, ln, mux) })
 	}
 

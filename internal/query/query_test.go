@@ -19,6 +19,7 @@ import (
 
 	_ "github.com/duckdb/duckdb-go/v2"
 
+	"github.com/viewlog/viewlog/internal/output"
 	"github.com/viewlog/viewlog/internal/parquetsink"
 	"github.com/viewlog/viewlog/internal/query"
 )
@@ -33,13 +34,13 @@ func writeOutput(t *testing.T, dir string) {
 	network := map[int32]int32{10: 1, 20: 1, 40: 2, 60: 3, 70: 3}
 	for m := range 20 {
 		start := newest.Add(time.Duration(m-19) * time.Minute)
-		files := map[[2]int32]*parquetsink.File{} // network, partition
+		files := map[[2]int32]*output.File{} // network, partition
 		add := func(campaign int32, partition int, count int64, avg float64) {
 			k := [2]int32{network[campaign], int32(partition)}
 			if files[k] == nil {
-				files[k] = &parquetsink.File{NetworkID: network[campaign], WindowStart: start, Topic: "view_log", Partition: partition}
+				files[k] = &output.File{NetworkID: network[campaign], WindowStart: start, Topic: "view_log", Partition: partition}
 			}
-			files[k].Rows = append(files[k].Rows, parquetsink.Row{
+			files[k].Rows = append(files[k].Rows, output.Row{
 				CampaignID: campaign, AvgDuration: avg, TotalCount: count,
 				SumDuration: int64(avg * float64(count)), WindowStart: start, WindowEnd: start.Add(time.Minute),
 			})
@@ -54,7 +55,11 @@ func writeOutput(t *testing.T, dir string) {
 			add(70, 0, 3, 88.33) // unkeyed records of campaign 70 on another partition
 		}
 		for _, f := range files {
-			if err := sink.Write(*f); err != nil {
+			data, err := output.Encode(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := sink.Put(t.Context(), output.Key(f), data); err != nil {
 				t.Fatal(err)
 			}
 		}
