@@ -22,8 +22,8 @@ var (
 	// (wrong or expired keys, missing permission, a directory this process
 	// may not write).
 	ErrAccessDenied = errors.New("access denied")
-	// ErrUnreachable: no answer from the endpoint (connection refused, name
-	// not resolved, timed out).
+	// ErrUnreachable: a request could not be sent or got no answer
+	// (connection refused or broken, name not resolved, timed out).
 	ErrUnreachable = errors.New("endpoint unreachable")
 	// ErrInvalidKey: the key is not a relative slash-separated name that
 	// stays inside the store. A caller's bug, not worth retrying.
@@ -41,6 +41,8 @@ var s3AccessDenied = map[string]bool{
 	"InvalidToken":          true,
 	"TokenRefreshRequired":  true,
 	"InvalidSecurity":       true,
+	// versitygw's answer to an unknown access key (AWS: InvalidAccessKeyId).
+	"XAdminUserNotFound": true,
 }
 
 // classifyS3 returns the sentinel that err from an S3 call amounts to, or

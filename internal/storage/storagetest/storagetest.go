@@ -208,21 +208,21 @@ func testRewrite(t *testing.T, b Backend) {
 }
 
 // observe watches the place while put runs: every observation must pass
-// ok. It fails the test unless at least one observation fell entirely
-// within put, so that the test cannot pass without watching a write.
+// ok. It fails the test unless at least one observation began while put
+// ran, so that the test cannot pass without watching a write.
 func observe(t *testing.T, b Backend, put func() error, ok func(names []string, read func(string) ([]byte, error)) error) {
 	t.Helper()
 	ctx := t.Context()
 	var (
 		putting  atomic.Int32 // 0 before, 1 during, 2 after put
-		during   atomic.Int64
+		during   int          // observations that began during put
 		firstErr error
-		errOnce  sync.Once
 		started  = make(chan struct{})
 		wg       sync.WaitGroup
 	)
 	wg.Go(func() {
-		first := true
+		signal := sync.OnceFunc(func() { close(started) })
+		defer signal()
 		for {
 			phase := putting.Load()
 			names, err := b.List(ctx)
@@ -230,25 +230,19 @@ func observe(t *testing.T, b Backend, put func() error, ok func(names []string, 
 				err = ok(names, func(name string) ([]byte, error) { return b.Read(ctx, name) })
 			}
 			if err != nil {
-				errOnce.Do(func() { firstErr = err })
+				firstErr = err
 				return
 			}
-			if phase == 1 && putting.Load() == 1 {
-				during.Add(1)
+			if phase == 1 {
+				during++
 			}
-			if first {
-				close(started)
-				first = false
-			}
+			signal()
 			if phase == 2 {
 				return
 			}
 		}
 	})
-	select {
-	case <-started:
-	case <-ctx.Done():
-	}
+	<-started
 	putting.Store(1)
 	putErr := put()
 	putting.Store(2)
@@ -259,10 +253,10 @@ func observe(t *testing.T, b Backend, put func() error, ok func(names []string, 
 	if firstErr != nil {
 		t.Fatal(firstErr)
 	}
-	if during.Load() == 0 {
-		t.Fatalf("no observation fell within the Put of %d bytes; slow the Slow store down", b.LargeSize)
+	if during == 0 {
+		t.Fatalf("no observation began during the Put of %d bytes; slow the Slow store down", b.LargeSize)
 	}
-	t.Logf("%d observations during the Put", during.Load())
+	t.Logf("%d observations during the Put", during)
 }
 
 // While a new object is being written, readers see either nothing or the
