@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 	"net"
@@ -12,7 +13,7 @@ import (
 )
 
 // Errors that Put and Check wrap, so that callers can say why a write failed
-// (errors.Is) without reading messages. Every one of them is worth retrying:
+// (errors.Is) without reading messages. The first three are worth retrying:
 // an operator can create the bucket, fix the permissions or start the
 // server while the caller waits.
 var (
@@ -48,6 +49,11 @@ var s3AccessDenied = map[string]bool{
 // classifyS3 returns the sentinel that err from an S3 call amounts to, or
 // nil.
 func classifyS3(err error) error {
+	// The caller's own context ending says nothing about the store (and
+	// context.DeadlineExceeded would pass for a net.Error below).
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return nil
+	}
 	var api smithy.APIError
 	if errors.As(err, &api) {
 		switch code := api.ErrorCode(); {

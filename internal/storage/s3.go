@@ -92,7 +92,7 @@ const (
 	// upload. It runs on a fresh context, since the failure may be the
 	// caller's context being cancelled.
 	abortTimeout = 30 * time.Second
-	// checkName is the object Check writes and deletes. It starts with a dot
+	// checkObject is the object Check writes and deletes. It starts with a dot
 	// so that no reader of the dataset sees it should the delete be refused.
 	checkObject = ".viewlog-write-check"
 )

@@ -199,6 +199,21 @@ func TestS3CancelMidUpload(t *testing.T) {
 	expectEmptyBucket(t, srv, bucket)
 }
 
+// The caller's deadline passing is the caller's, not a store that does not
+// answer: not classified as ErrUnreachable (context.DeadlineExceeded is a
+// net.Error too).
+func TestS3CallerDeadlineNotClassified(t *testing.T) {
+	srv := s3test.Start(t)
+	s := newS3(t, srv, srv.NewBucket(t), "")
+	ctx, cancel := context.WithTimeout(t.Context(), -time.Second)
+	defer cancel()
+	for _, err := range []error{s.Put(ctx, "k", []byte("x")), s.Check(ctx)} {
+		if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrUnreachable) {
+			t.Errorf("%v: want context.DeadlineExceeded and not ErrUnreachable", err)
+		}
+	}
+}
+
 func expectEmptyBucket(t *testing.T, srv *s3test.Server, bucket string) {
 	t.Helper()
 	objects, err := srv.List(t.Context(), bucket, "")
