@@ -42,6 +42,7 @@ type LocationError struct {
 	Reason string // what is wrong
 }
 
+// Error names OUTPUT_DIR, the value, the reason and the accepted forms.
 func (e *LocationError) Error() string {
 	return fmt.Sprintf("OUTPUT_DIR=%q: %s; accepted: %s", e.Value, e.Reason, LocationForms)
 }

@@ -285,6 +285,7 @@ type markedCredentials struct {
 	aws.CredentialsProvider
 }
 
+// Retrieve returns the wrapped provider's credentials, its error marked.
 func (m markedCredentials) Retrieve(ctx context.Context) (aws.Credentials, error) {
 	c, err := m.CredentialsProvider.Retrieve(ctx)
 	if err != nil && ctx.Err() == nil {
