@@ -27,8 +27,8 @@ import (
 	"github.com/viewlog/viewlog/internal/httpserve"
 	"github.com/viewlog/viewlog/internal/kafkaio"
 	"github.com/viewlog/viewlog/internal/metrics"
-	"github.com/viewlog/viewlog/internal/parquetsink"
 	"github.com/viewlog/viewlog/internal/probe"
+	"github.com/viewlog/viewlog/internal/storage"
 	"github.com/viewlog/viewlog/internal/window"
 )
 
@@ -74,13 +74,16 @@ func run(ctx context.Context, environ map[string]string, stdout, stderr io.Write
 		return err
 	}
 	loadedAt := time.Now()
-	sink := parquetsink.New(cfg.OutputDir)
-	if err := sink.Check(); err != nil {
-		log.Warn("output directory not writable; windows will be retried until it is, and their offsets not committed before", "err", err)
-	} else if n, err := sink.RemoveStaleTemp(10*time.Minute, time.Now()); err != nil {
-		log.Warn("cleaning temporary files", "err", err)
+	store, err := storage.Open(ctx, cfg.OutputDir, storage.Options{PathStyle: cfg.S3PathStyle, Logger: log})
+	if err != nil {
+		return err
+	}
+	if err := store.Check(ctx); err != nil {
+		log.Warn("output not writable; windows will be retried until it is, and their offsets not committed before", "output", store.String(), "err", err)
+	} else if n, err := store.RemoveStale(ctx, 10*time.Minute, time.Now()); err != nil {
+		log.Warn("cleaning what interrupted writes left", "output", store.String(), "err", err)
 	} else if n > 0 {
-		log.Info("removed temporary files left by an interrupted write", "count", n)
+		log.Info("removed what interrupted writes left", "output", store.String(), "count", n)
 	}
 
 	// The HTTP server comes first, so that the probes answer while the
@@ -98,7 +101,7 @@ func run(ctx context.Context, environ map[string]string, stdout, stderr io.Write
 	}
 	log.Info("consumer starting", "brokers", cfg.Brokers, "topic", cfg.Topic, "group", cfg.GroupID,
 		"window", time.Duration(cfg.Window), "watermark_delay", time.Duration(cfg.WatermarkDelay),
-		"interval", time.Duration(cfg.Interval), "campaigns", table.Len(), "output", cfg.OutputDir,
+		"interval", time.Duration(cfg.Interval), "campaigns", table.Len(), "output", store.String(),
 		"dead_letter_topic", deadLetterTopic(cfg), "http", cfg.MetricsAddr)
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -156,7 +159,7 @@ func run(ctx context.Context, environ map[string]string, stdout, stderr io.Write
 		}, log, consumer.Deps{
 			Group:       group,
 			Campaigns:   table,
-			Store:       sink,
+			Store:       store,
 			DeadLetters: dead,
 			Metrics:     consumer.NewMetrics(cfg.Topic, reg),
 			Health:      health,

@@ -86,6 +86,11 @@ func TestInvalidValues(t *testing.T) {
 		{consumer, "DLQ_ENABLED", "maybe", "true or false"},
 		{consumer, "DLQ_TOPIC", "dead letters", "a-z"},
 		{consumer, "DLQ_TOPIC", "view_log", "a-z"}, // the input topic itself
+		{consumer, "OUTPUT_DIR", "ftp://host/dir", "s3://bucket"},
+		{consumer, "OUTPUT_DIR", "s3://", "s3://bucket"},
+		{consumer, "OUTPUT_DIR", "file:relative/dir", "file:///absolute/path"},
+		{consumer, "S3_FORCE_PATH_STYLE", "sometimes", "true or false"},
+		{consumer, "METRICS_ADDR", "on", "or off"},
 		{producer, "KAFKA_SERVER", "host:notaport", "host:port"},
 		{producer, "TOPIC_NAME", "a/b", "a-z"},
 		{producer, "PRODUCER_INTERVAL", "1.5", "whole seconds"},

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strconv"
 	"time"
+
+	"github.com/viewlog/viewlog/internal/storage"
 )
 
 // Consumer is the consumer's configuration.
@@ -17,8 +19,11 @@ type Consumer struct {
 	Window          Duration `env:"WINDOW_DURATION" envDefault:"1 minute" forms:"\"<n> <unit>\" with unit millisecond(s), second(s), minute(s), hour(s) or day(s) (\"1 minute\"), or a Go duration (\"1m\"); a whole number of seconds"`
 	WatermarkDelay  Duration `env:"WATERMARK_DELAY" envDefault:"10 seconds" forms:"\"<n> <unit>\" with unit millisecond(s), second(s), minute(s), hour(s) or day(s) (\"10 seconds\"), or a Go duration (\"10s\")"`
 	CampaignsPath   string   `env:"CAMPAIGNS_CSV_PATH" envDefault:"data/log_data/input_data/campaigns.csv"`
-	OutputDir       string   `env:"OUTPUT_DIR" envDefault:"data/output_data"`
-	LogLevel        LogLevel `env:"LOG_LEVEL" envDefault:"INFO" forms:"DEBUG, INFO, WARN, ERROR"`
+	// OutputDir is a directory, file:///abs/path or s3://bucket/prefix.
+	OutputDir string `env:"OUTPUT_DIR" envDefault:"data/output_data"`
+	// S3PathStyle is how an s3:// OUTPUT_DIR names its bucket.
+	S3PathStyle storage.PathStyle `env:"S3_FORCE_PATH_STYLE" forms:"true or false; empty: true when AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL sets a custom endpoint"`
+	LogLevel    LogLevel          `env:"LOG_LEVEL" envDefault:"INFO" forms:"DEBUG, INFO, WARN, ERROR"`
 	// MaxBatchRecords bounds one micro-batch, so memory stays bounded when
 	// the consumer starts far behind.
 	MaxBatchRecords int `env:"MAX_BATCH_RECORDS" envDefault:"200000" forms:"an integer from 1 to 10000000"`
@@ -61,7 +66,13 @@ func (c Consumer) validate() error {
 	// would put two windows in one directory.
 	check(&errs, w >= time.Second && w%time.Second == 0, "WINDOW_DURATION", w.String(), "must be a whole number of seconds, at least 1", DurationForms)
 	check(&errs, c.CampaignsPath != "", "CAMPAIGNS_CSV_PATH", c.CampaignsPath, "empty", "a path to a CSV file")
-	check(&errs, c.OutputDir != "", "OUTPUT_DIR", c.OutputDir, "empty", "a directory path")
+	if _, err := storage.ParseLocation(c.OutputDir); err != nil {
+		var le *storage.LocationError
+		if errors.As(err, &le) {
+			err = &Error{Var: "OUTPUT_DIR", Value: le.Value, Reason: le.Reason, Forms: storage.LocationForms}
+		}
+		errs = append(errs, err)
+	}
 	check(&errs, c.MaxBatchRecords >= 1 && c.MaxBatchRecords <= 10_000_000, "MAX_BATCH_RECORDS", strconv.Itoa(c.MaxBatchRecords), "out of range", "an integer from 1 to 10000000")
 	st := time.Duration(c.SessionTimeout)
 	check(&errs, st >= 6*time.Second && st <= 5*time.Minute, "CONSUMER_SESSION_TIMEOUT", st.String(), "out of range", "whole seconds or a Go duration, from 6s to 5m")

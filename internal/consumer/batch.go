@@ -158,7 +158,11 @@ func (f *flusher) write(ctx context.Context, b *batch, r *BatchReport) error {
 			}
 			key := output.Key(file)
 			err = f.retry(ctx, "window "+key, f.c.metrics.writeErrors, f.c.health.outputFailed, func() error {
-				return f.c.store.Put(ctx, key, data)
+				// An object store that stops answering must not hold
+				// the batch forever: the attempt is retried.
+				pctx, cancel := context.WithTimeout(ctx, putTimeout)
+				defer cancel()
+				return f.c.store.Put(pctx, key, data)
 			})
 			if err != nil {
 				return err
@@ -246,6 +250,9 @@ func (f *flusher) commit(ctx context.Context, b *batch, r *BatchReport) {
 	}
 	r.Commits = commits
 }
+
+// putTimeout bounds one attempt to store a file.
+const putTimeout = time.Minute
 
 // retry calls fn until it succeeds, logging and counting each failure and
 // backing off from f.backoff (1 s) to 30 s, or until ctx is done. Offsets stay

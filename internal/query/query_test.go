@@ -20,8 +20,8 @@ import (
 	_ "github.com/duckdb/duckdb-go/v2"
 
 	"github.com/viewlog/viewlog/internal/output"
-	"github.com/viewlog/viewlog/internal/parquetsink"
 	"github.com/viewlog/viewlog/internal/query"
+	"github.com/viewlog/viewlog/internal/storage"
 )
 
 // writeOutput lays out 20 minutes of output as the consumer writes it (the
@@ -29,7 +29,10 @@ import (
 // and one window of campaign 70 written from two partitions.
 func writeOutput(t *testing.T, dir string) {
 	t.Helper()
-	sink := parquetsink.New(dir)
+	sink, err := storage.NewLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	newest := time.Date(2026, 11, 25, 12, 19, 0, 0, time.UTC)
 	network := map[int32]int32{10: 1, 20: 1, 40: 2, 60: 3, 70: 3}
 	for m := range 20 {

@@ -1,0 +1,156 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
+)
+
+// LocationForms describes what OUTPUT_DIR accepts.
+const LocationForms = `a directory path ("data/output_data", "/var/lib/viewlog"), file:///absolute/path, or s3://bucket[/prefix]`
+
+// Location is a parsed OUTPUT_DIR.
+type Location struct {
+	// Scheme is "file" for a directory, "s3" for a bucket.
+	Scheme string
+	// Dir is the directory, as given (possibly relative), when Scheme is
+	// "file".
+	Dir string
+	// Bucket and Prefix name the objects' place when Scheme is "s3". Prefix
+	// is empty or ends in a slash; keys are appended to it.
+	Bucket, Prefix string
+}
+
+// String is s3://bucket/prefix for a bucket, the directory as given for a
+// directory.
+func (l Location) String() string {
+	if l.Scheme == "s3" {
+		if l.Prefix == "" {
+			return "s3://" + l.Bucket
+		}
+		return "s3://" + l.Bucket + "/" + strings.TrimSuffix(l.Prefix, "/")
+	}
+	return l.Dir
+}
+
+// LocationError is an OUTPUT_DIR that cannot be used. Its message names the
+// variable and the accepted forms, as the other settings' messages do.
+type LocationError struct {
+	Value  string // OUTPUT_DIR as given
+	Reason string // what is wrong
+}
+
+// Error names OUTPUT_DIR, the value, the reason and the accepted forms.
+func (e *LocationError) Error() string {
+	return fmt.Sprintf("OUTPUT_DIR=%q: %s; accepted: %s", e.Value, e.Reason, LocationForms)
+}
+
+// ParseLocation parses OUTPUT_DIR: a plain path, a file URL with an absolute
+// path, or an s3 URL with a bucket and an optional prefix. It touches
+// nothing: whether the place exists or can be written is Check's question.
+func ParseLocation(s string) (Location, error) {
+	bad := func(reason string) (Location, error) {
+		return Location{}, &LocationError{Value: s, Reason: reason}
+	}
+	if strings.TrimSpace(s) == "" {
+		return bad("empty")
+	}
+	scheme, rest, isURL := strings.Cut(s, "://")
+	if !isURL || !validScheme(scheme) {
+		// "s3:bucket" or "file:/x" are mistyped URLs, not directory names.
+		for _, known := range []string{"s3:", "file:"} {
+			if len(s) >= len(known) && strings.EqualFold(s[:len(known)], known) {
+				return bad(fmt.Sprintf("a %s URL starts with %s//", strings.TrimSuffix(known, ":"), known))
+			}
+		}
+		if strings.ContainsRune(s, 0) {
+			return bad("contains a NUL byte")
+		}
+		return Location{Scheme: "file", Dir: s}, nil
+	}
+	switch strings.ToLower(scheme) {
+	case "file":
+		return parseFileURL(s, bad)
+	case "s3":
+		return parseS3URL(s, rest, bad)
+	default:
+		return bad(fmt.Sprintf("unsupported scheme %q", scheme))
+	}
+}
+
+// validScheme reports whether s is a URL scheme as RFC 3986 writes it.
+func validScheme(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, c := range s {
+		letter := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+		if !letter && (i == 0 || !(c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.')) {
+			return false
+		}
+	}
+	return true
+}
+
+func parseFileURL(s string, bad func(string) (Location, error)) (Location, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the rest repeats the value
+		}
+		return bad("not a URL: " + err.Error())
+	}
+	if u.Host != "" && u.Host != "localhost" {
+		return bad(fmt.Sprintf("file URL with host %q (a relative path needs no URL; an absolute one is file:///path)", u.Host))
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return bad("file URL with a query, fragment or user")
+	}
+	if u.Path == "" || !filepath.IsAbs(u.Path) {
+		return bad("file URL without an absolute path")
+	}
+	if strings.ContainsRune(u.Path, 0) {
+		return bad("contains a NUL byte")
+	}
+	return Location{Scheme: "file", Dir: filepath.Clean(u.Path)}, nil
+}
+
+func parseS3URL(s, rest string, bad func(string) (Location, error)) (Location, error) {
+	if strings.ContainsAny(rest, "?#") {
+		return bad("s3 URL with a query or fragment")
+	}
+	bucket, prefix, _ := strings.Cut(rest, "/")
+	if bucket == "" {
+		return bad("s3 URL without a bucket")
+	}
+	if !validBucket(bucket) {
+		return bad(fmt.Sprintf("bucket %q is not 3 to 255 characters of a-z A-Z 0-9 . _ -", bucket))
+	}
+	prefix = strings.TrimSuffix(prefix, "/")
+	if prefix != "" {
+		if err := checkName(prefix); err != nil {
+			return bad(fmt.Sprintf("prefix %q: %v", prefix, err))
+		}
+		prefix += "/"
+	}
+	return Location{Scheme: "s3", Bucket: bucket, Prefix: prefix}, nil
+}
+
+// validBucket accepts the characters bucket names are made of. It is looser
+// than AWS's current rules (3 to 63 of a-z 0-9 . -), which S3-compatible
+// stores and old buckets do not all follow; the store says whether the
+// bucket exists.
+func validBucket(b string) bool {
+	if len(b) < 3 || len(b) > 255 {
+		return false
+	}
+	for _, c := range []byte(b) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
