@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -101,7 +102,7 @@ func run(ctx context.Context, environ map[string]string, stdout, stderr io.Write
 	}
 	log.Info("consumer starting", "brokers", cfg.Brokers, "topic", cfg.Topic, "group", cfg.GroupID,
 		"window", time.Duration(cfg.Window), "watermark_delay", time.Duration(cfg.WatermarkDelay),
-		"interval", time.Duration(cfg.Interval), "campaigns", table.Len(), "output", store.String(),
+		"interval", time.Duration(cfg.Interval), "partition_idle_timeout", time.Duration(cfg.IdleTimeout), "campaigns", table.Len(), "output", store.String(),
 		"dead_letter_topic", deadLetterTopic(cfg), "http", cfg.MetricsAddr)
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -114,6 +115,8 @@ func run(ctx context.Context, environ map[string]string, stdout, stderr io.Write
 		mux.Handle("GET /readyz", probe.Handler(health.Ready))
 		mux.Handle("GET /api/state", status.Handler())
 		mux.Handle("/", dashboard.Handler())
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 		g.Go(func() error { return httpserve.Serve(runCtx, log, ln, mux) })
 	}
 
@@ -156,6 +159,7 @@ func run(ctx context.Context, environ map[string]string, stdout, stderr io.Write
 			Window:          window.Config{Size: time.Duration(cfg.Window), WatermarkDelay: time.Duration(cfg.WatermarkDelay)},
 			Interval:        time.Duration(cfg.Interval),
 			MaxBatchRecords: cfg.MaxBatchRecords,
+			IdleTimeout:     time.Duration(cfg.IdleTimeout),
 		}, log, consumer.Deps{
 			Group:       group,
 			Campaigns:   table,

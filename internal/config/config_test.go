@@ -91,6 +91,8 @@ func TestInvalidValues(t *testing.T) {
 		{consumer, "OUTPUT_DIR", "file:relative/dir", "file:///absolute/path"},
 		{consumer, "S3_FORCE_PATH_STYLE", "sometimes", "true or false"},
 		{consumer, "METRICS_ADDR", "on", "or off"},
+		{consumer, "PARTITION_IDLE_TIMEOUT", "soon", "0 turns idleness off"},
+		{consumer, "PARTITION_IDLE_TIMEOUT", "-5s", "0 turns idleness off"},
 		{producer, "KAFKA_SERVER", "host:notaport", "host:port"},
 		{producer, "TOPIC_NAME", "a/b", "a-z"},
 		{producer, "PRODUCER_INTERVAL", "1.5", "whole seconds"},

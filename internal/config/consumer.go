@@ -33,6 +33,9 @@ type Consumer struct {
 	// MetricsAddr is where the HTTP server (metrics, probes, status,
 	// dashboard) listens.
 	MetricsAddr string `env:"METRICS_ADDR" envDefault:"127.0.0.1:8080" forms:"host:port to listen on (\":8080\"), or off"`
+	// IdleTimeout is how long a caught-up partition goes without records
+	// before its watermark follows the group's event time; 0 turns it off.
+	IdleTimeout Interval `env:"PARTITION_IDLE_TIMEOUT" envDefault:"30s" forms:"whole seconds (\"30\") or a Go duration (\"30s\", \"2m\"); 0 turns idleness off"`
 	// DeadLetter turns the dead-letter topic on or off.
 	DeadLetter bool `env:"DLQ_ENABLED" envDefault:"true" forms:"true or false"`
 	// DeadLetterTopic receives rejected, late and unknown-campaign records;

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -30,6 +31,15 @@ type batch struct {
 	files      []output.File
 	dead       []partitionDead
 	partitions []PartitionReport
+	// advances are the idle advances of this batch, committed before its
+	// files are written.
+	advances []partitionAdvance
+}
+
+// partitionAdvance is one partition's idle advance.
+type partitionAdvance struct {
+	partition int
+	advance   advance
 }
 
 // files joins closed windows with their networks and groups them into one
@@ -78,7 +88,7 @@ type flusher struct {
 	originals Originals
 	parts     map[int]*partition
 	// committed is each partition's last committed checkpoint.
-	committed map[int]window.Checkpoint
+	committed map[int]checkpoint
 	failed    error
 	// backoff is the first pause between attempts of a failed write.
 	backoff time.Duration
@@ -86,10 +96,10 @@ type flusher struct {
 
 func newFlusher(c *Consumer, committer Committer, originals Originals, parts []*partition) *flusher {
 	f := &flusher{c: c, committer: committer, originals: originals, parts: map[int]*partition{},
-		committed: make(map[int]window.Checkpoint, len(parts)), backoff: time.Second}
+		committed: make(map[int]checkpoint, len(parts)), backoff: time.Second}
 	for _, p := range parts {
 		f.parts[p.id] = p
-		f.committed[p.id] = p.state.Checkpoint()
+		f.committed[p.id] = p.resumed
 	}
 	return f
 }
@@ -119,6 +129,10 @@ func (f *flusher) flush(ctx context.Context, b *batch) *BatchReport {
 	defer func() { r.Done = time.Now() }()
 	if f.failed != nil {
 		r.Err = fmt.Errorf("not written: an earlier batch failed: %w", f.failed)
+		return r
+	}
+	if err := f.commitAdvances(ctx, b, r); err != nil {
+		f.failed, r.Err = err, err
 		return r
 	}
 	if err := f.write(ctx, b, r); err != nil {
@@ -219,17 +233,48 @@ func (f *flusher) deadLetter(ctx context.Context, b *batch, r *BatchReport) erro
 	return nil
 }
 
+// commitAdvances commits b's idle advances, each with its partition's last
+// committed offset and watermark: what is durable does not change, but a
+// replay from there applies the advance at the same offset. Once the
+// generation has ended the broker refuses the commit, and the windows the
+// advance finalizes are not written by this member.
+func (f *flusher) commitAdvances(ctx context.Context, b *batch, r *BatchReport) error {
+	if len(b.advances) == 0 {
+		return nil
+	}
+	commits := make([]kafkaio.Commit, 0, len(b.advances))
+	next := make(map[int]checkpoint, len(b.advances))
+	for _, a := range b.advances {
+		cp := f.committed[a.partition]
+		cp.Idle, cp.Advance = true, &a.advance
+		next[a.partition] = cp
+		commits = append(commits, kafkaio.Commit{Partition: a.partition, Offset: cp.Offset, Metadata: encodeCheckpoint(cp)})
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := f.committer.Commit(cctx, commits); err != nil {
+		f.c.health.commitFailed(err)
+		return fmt.Errorf("idle advance not committed, so its windows are not written: %w", err)
+	}
+	maps.Copy(f.committed, next)
+	r.Advances = len(commits)
+	return nil
+}
+
 // commit commits every partition's checkpoint that moved. It runs even when
 // ctx is done: what it commits is already durable, and committing it spares
 // the next owner a replay. A failed commit is reported, not retried: the
 // next batch commits a checkpoint at least as far.
 func (f *flusher) commit(ctx context.Context, b *batch, r *BatchReport) {
 	var commits []kafkaio.Commit
+	next := make(map[int]checkpoint, len(b.partitions))
 	for _, p := range b.partitions {
-		if p.Checkpoint == f.committed[p.Partition] {
+		cp := checkpoint{Checkpoint: p.Checkpoint, Idle: p.Idle}
+		if prev := f.committed[p.Partition]; prev.Checkpoint == cp.Checkpoint && prev.Idle == cp.Idle && prev.Advance == nil {
 			continue
 		}
-		commits = append(commits, kafkaio.Commit{Partition: p.Partition, Offset: p.Checkpoint.Offset, Metadata: encodeCheckpoint(p.Checkpoint)})
+		next[p.Partition] = cp
+		commits = append(commits, kafkaio.Commit{Partition: p.Partition, Offset: cp.Offset, Metadata: encodeCheckpoint(cp)})
 	}
 	if len(commits) == 0 {
 		return
@@ -242,10 +287,10 @@ func (f *flusher) commit(ctx context.Context, b *batch, r *BatchReport) {
 		return
 	}
 	f.c.health.commitOK()
-	for _, p := range b.partitions {
-		f.committed[p.Partition] = p.Checkpoint
-		if part := f.parts[p.Partition]; part != nil {
-			part.committed.Store(p.Checkpoint.Offset)
+	for id, cp := range next {
+		f.committed[id] = cp
+		if part := f.parts[id]; part != nil {
+			part.committed.Store(cp.Offset)
 		}
 	}
 	r.Commits = commits

@@ -7,33 +7,69 @@ import (
 	"github.com/viewlog/viewlog/internal/window"
 )
 
-// checkpointMeta is what the consumer commits as offset metadata beside each
-// partition's offset. Without the watermark, a restart would re-read
-// stragglers of windows that were already written and, not knowing those
-// windows were final, write them again with only the stragglers in them.
+// checkpoint is what the consumer commits for a partition: the engine's
+// checkpoint (offset, watermark, processed) and what the group needs to
+// know beyond it.
+type checkpoint struct {
+	window.Checkpoint
+	// Idle says the partition is caught up and has had no record for
+	// PARTITION_IDLE_TIMEOUT: the others leave its watermark out when they
+	// work out the group's event time.
+	Idle bool
+	// Advance, when set, is an idle advance committed before the windows
+	// it finalizes are written: a replay applies it at the same offset, so
+	// that it finalizes the same windows with the same records.
+	Advance *advance
+}
+
+// advance is "watermark Watermark from offset At": once every record below
+// At is aggregated, the partition's watermark moves to Watermark.
+type advance struct {
+	Watermark int64
+	At        int64
+}
+
+// checkpointMeta is the offset metadata. Without the watermark, a restart
+// would re-read stragglers of windows that were already written and, not
+// knowing those windows were final, write them again with only the
+// stragglers in them.
+//
+// The format only grows: fields are added, never changed, and the version
+// stays 1, so that a consumer of the previous version, which ignores fields
+// it does not know, reads the watermark and the processed offset during a
+// rolling upgrade. Kafka limits metadata to offset.metadata.max.bytes (4096
+// by default); the largest checkpoint is under 150 bytes.
 type checkpointMeta struct {
 	Version int `json:"v"`
 	// Watermark in Unix nanoseconds; absent if the partition has none yet.
 	Watermark *int64 `json:"wm,omitempty"`
 	// Processed is the offset after the last record handled.
 	Processed int64 `json:"processed"`
+	Idle      bool  `json:"idle,omitempty"`
+	// AdvanceWatermark and AdvanceAt are Advance.
+	AdvanceWatermark *int64 `json:"adv_wm,omitempty"`
+	AdvanceAt        *int64 `json:"adv_at,omitempty"`
 }
 
 const metaVersion = 1
 
-func encodeCheckpoint(cp window.Checkpoint) string {
-	m := checkpointMeta{Version: metaVersion, Processed: cp.Processed}
+func encodeCheckpoint(cp checkpoint) string {
+	m := checkpointMeta{Version: metaVersion, Processed: cp.Processed, Idle: cp.Idle}
 	if cp.HasWatermark {
 		m.Watermark = &cp.Watermark
+	}
+	if a := cp.Advance; a != nil {
+		m.AdvanceWatermark, m.AdvanceAt = &a.Watermark, &a.At
 	}
 	b, _ := json.Marshal(m) // cannot fail for this type
 	return string(b)
 }
 
-// decodeCheckpoint reads metadata committed by encodeCheckpoint. Empty
-// metadata (a group this consumer never committed for) is not an error.
-func decodeCheckpoint(offset int64, meta string) (window.Checkpoint, error) {
-	cp := window.Checkpoint{Offset: offset, Processed: offset}
+// decodeCheckpoint reads metadata committed by encodeCheckpoint, of this
+// version or an earlier one. Empty metadata (a group this consumer never
+// committed for) is not an error.
+func decodeCheckpoint(offset int64, meta string) (checkpoint, error) {
+	cp := checkpoint{Checkpoint: window.Checkpoint{Offset: offset, Processed: offset}}
 	if meta == "" {
 		return cp, nil
 	}
@@ -48,5 +84,9 @@ func decodeCheckpoint(offset int64, meta string) (window.Checkpoint, error) {
 		cp.Watermark, cp.HasWatermark = *m.Watermark, true
 	}
 	cp.Processed = max(m.Processed, offset)
+	cp.Idle = m.Idle
+	if m.AdvanceWatermark != nil && m.AdvanceAt != nil {
+		cp.Advance = &advance{Watermark: *m.AdvanceWatermark, At: *m.AdvanceAt}
+	}
 	return cp, nil
 }

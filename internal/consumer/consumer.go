@@ -50,6 +50,10 @@ type Config struct {
 	Fetch kafkaio.FetchConfig
 	// WriteConcurrency bounds the files written at once; zero means 8.
 	WriteConcurrency int
+	// IdleTimeout is how long a caught-up partition goes without a record
+	// before it is idle and its watermark follows the group's; zero turns
+	// idleness off.
+	IdleTimeout time.Duration
 }
 
 // Store makes output files durable. Put returns nil only once data is

@@ -31,6 +31,20 @@ type partition struct {
 	// committed is the offset last committed; the flusher sets it.
 	committed atomic.Int64
 
+	// openedAt is when the generation opened the partition: the start of
+	// its quiet time if no record comes.
+	openedAt time.Time
+	// idle is whether the partition was idle at the last cut, follows the
+	// group watermark it then followed (valid if idle and hasFollows).
+	idle       bool
+	follows    int64
+	hasFollows bool
+	// pending is an idle advance read from the committed checkpoint, to
+	// be applied once the replay has aggregated every record below it.
+	pending *advance
+	// resumed is the checkpoint the partition resumed from.
+	resumed checkpoint
+
 	// This batch so far.
 	counts Counts
 	dead   []deadRef
@@ -79,6 +93,9 @@ type generation struct {
 	targets   map[int]int64
 	flushes   chan *batch
 	lastCutAt time.Time
+	// groupCommitted is the latest view of every partition's committed
+	// checkpoint, whichever member owns it; nil until the first fetch.
+	groupCommitted atomic.Pointer[map[int]checkpoint]
 }
 
 // runGeneration consumes the generation's partitions until the generation
@@ -117,12 +134,19 @@ func (c *Consumer) runGeneration(ctx, genCtx context.Context, gen *kafkaio.Gener
 		if start != cl.Committed {
 			cp.Processed = start
 		}
-		p := &partition{id: cl.Partition, reader: reader, state: window.NewPartition(c.cfg.Window, cp), logEnd: logEnd, next: start}
+		p := &partition{id: cl.Partition, reader: reader, state: window.NewPartition(c.cfg.Window, cp.Checkpoint),
+			logEnd: logEnd, next: start, openedAt: time.Now(), resumed: cp}
 		p.committed.Store(start)
+		if a := cp.Advance; a != nil {
+			// An idle advance committed before a crash or a handover:
+			// applied at the same offset, it finalizes the same windows.
+			p.pending = a
+			p.applyPending(start)
+		}
 		g.parts = append(g.parts, p)
 		g.byID[p.id] = p
 		c.log.Info("partition resumed", "partition", cl.Partition, "offset", start,
-			"watermark", formatWatermark(cp), "committed", cl.Committed, "log_end", logEnd)
+			"watermark", formatWatermark(cp.Checkpoint), "committed", cl.Committed, "log_end", logEnd)
 	}
 	slices.SortFunc(g.parts, func(a, b *partition) int { return a.id - b.id })
 	g.in = make(chan *chunk, chunksInFlight*max(len(g.parts), 1))
@@ -144,6 +168,9 @@ func (c *Consumer) runGeneration(ctx, genCtx context.Context, gen *kafkaio.Gener
 	fetchers, fetchCtx := errgroup.WithContext(runCtx)
 	for _, p := range g.parts {
 		fetchers.Go(func() error { return p.reader.Run(fetchCtx, g.decoder(fetchCtx, p)) })
+	}
+	if c.cfg.IdleTimeout > 0 && len(g.parts) > 0 {
+		fetchers.Go(func() error { g.watchGroup(fetchCtx); return nil })
 	}
 
 	loopErr := g.loop(runCtx)
@@ -217,10 +244,7 @@ func (g *generation) loop(ctx context.Context) error {
 			g.recycle(ch)
 		case now := <-ticker.C:
 			if !g.cutDue {
-				g.cutDue, g.cutDueAt = true, now
-				for _, p := range g.parts {
-					g.targets[p.id] = p.logEnd
-				}
+				g.due(now)
 			}
 		}
 		if g.batchRecords >= g.c.cfg.MaxBatchRecords || (g.cutDue && g.caughtUpToTargets(interval)) {
@@ -268,12 +292,29 @@ func (g *generation) recycle(ch *chunk) {
 	}
 }
 
+// startBatch begins a batch. After a batch that stopped at
+// MAX_BATCH_RECORDS, the next one is due at once, as Spark starts the next
+// trigger at once when the previous one ran over: it ends as soon as it has
+// what the broker holds now, instead of waiting for the interval's tick.
 func (g *generation) startBatch(now time.Time) {
+	full := g.batchRecords >= g.c.cfg.MaxBatchRecords
 	g.batchSeq++
 	g.batchBegan = now
 	g.batchRecords = 0
 	g.cutDue = false
 	clear(g.targets)
+	if full {
+		g.due(now)
+	}
+}
+
+// due marks the batch to be cut once every partition is read up to what
+// the broker holds now.
+func (g *generation) due(now time.Time) {
+	g.cutDue, g.cutDueAt = true, now
+	for _, p := range g.parts {
+		g.targets[p.id] = p.logEnd
+	}
 }
 
 // process aggregates one fetch.
@@ -281,6 +322,7 @@ func (g *generation) process(ch *chunk) {
 	p := ch.partition
 	p.logEnd, p.next = ch.logEnd, ch.next
 	if len(ch.items) == 0 {
+		p.applyPending(ch.next)
 		return
 	}
 	p.lastRecord = ch.at
@@ -288,6 +330,9 @@ func (g *generation) process(ch *chunk) {
 	table := g.c.campaigns
 	for i := range ch.items {
 		it := &ch.items[i]
+		if p.pending != nil {
+			p.applyPending(it.offset)
+		}
 		p.counts.Read++
 		if it.reason != record.Valid {
 			p.counts.reject(it.reason)
@@ -311,6 +356,16 @@ func (g *generation) process(ch *chunk) {
 			p.deadLetter(it.offset, outcomeLate, record.Valid)
 		}
 	}
+	p.applyPending(ch.next)
+}
+
+// applyPending applies the pending idle advance once every record below its
+// offset has been aggregated, that is once the partition is read up to it.
+func (p *partition) applyPending(next int64) {
+	if p.pending != nil && next >= p.pending.At {
+		p.state.AdvanceTo(p.pending.Watermark)
+		p.pending = nil
+	}
 }
 
 // deadLetter queues the record at offset for the dead-letter topic, unless
@@ -331,6 +386,7 @@ func (p *partition) deadLetter(offset int64, o outcome, reason record.Reason) {
 func (g *generation) cut(final bool) error {
 	now := time.Now()
 	b := &batch{seq: g.batchSeq, generation: g.gen.ID(), began: g.batchBegan, cut: now, final: final}
+	g.advanceIdle(now, b)
 	for _, p := range g.parts {
 		b.counts.add(p.counts)
 		b.files = append(b.files, g.c.files(p.id, p.state.TakeClosed())...)
@@ -347,6 +403,9 @@ func (g *generation) cut(final bool) error {
 			OpenWindows:  p.state.OpenWindows(),
 			LastRecordAt: p.lastRecord,
 			Committed:    p.committed.Load(),
+			Idle:         p.idle,
+			Follows:      p.follows,
+			HasFollows:   p.idle && p.hasFollows,
 		})
 		p.counts = Counts{}
 	}

@@ -28,6 +28,8 @@ type Metrics struct {
 	lag              *prometheus.GaugeVec
 	uncommitted      *prometheus.GaugeVec
 	watermark        *prometheus.GaugeVec
+	idle             *prometheus.GaugeVec
+	follows          *prometheus.GaugeVec
 	openWindows      prometheus.Gauge
 	assigned         prometheus.Gauge
 
@@ -85,6 +87,14 @@ func NewMetrics(topic string, reg prometheus.Registerer) *Metrics {
 			Name: "viewlog_consumer_watermark_seconds",
 			Help: "The partition's event-time watermark, Unix seconds; windows ending at or before it are final.",
 		}, tp),
+		idle: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "viewlog_consumer_partition_idle",
+			Help: "1 if the partition is caught up and has had no record for PARTITION_IDLE_TIMEOUT, else 0.",
+		}, tp),
+		follows: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "viewlog_consumer_followed_watermark_seconds",
+			Help: "For an idle partition, the group's event time its watermark follows (the smallest watermark of the partitions that are not idle), Unix seconds.",
+		}, tp),
 		openWindows: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "viewlog_consumer_open_windows",
 			Help: "Windows not yet final, over the owned partitions.",
@@ -103,7 +113,7 @@ func NewMetrics(topic string, reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.records, m.windows, m.writeErrors, m.deadLetterErrors, m.commitErrors, m.batchDuration,
-			m.windowDelay, m.lag, m.uncommitted, m.watermark, m.openWindows, m.assigned)
+			m.windowDelay, m.lag, m.uncommitted, m.watermark, m.idle, m.follows, m.openWindows, m.assigned)
 	}
 	return m
 }
@@ -155,6 +165,16 @@ func (m *Metrics) observePartitions(r *BatchReport) {
 		if p.Checkpoint.HasWatermark {
 			m.watermark.WithLabelValues(m.topic, label).Set(float64(p.Checkpoint.Watermark) / float64(time.Second))
 		}
+		idle := 0.0
+		if p.Idle {
+			idle = 1
+		}
+		m.idle.WithLabelValues(m.topic, label).Set(idle)
+		if p.HasFollows {
+			m.follows.WithLabelValues(m.topic, label).Set(float64(p.Follows) / float64(time.Second))
+		} else {
+			m.follows.DeleteLabelValues(m.topic, label)
+		}
 	}
 	for id := range m.owned {
 		if !now[id] {
@@ -162,6 +182,8 @@ func (m *Metrics) observePartitions(r *BatchReport) {
 			m.lag.DeleteLabelValues(m.topic, label)
 			m.uncommitted.DeleteLabelValues(m.topic, label)
 			m.watermark.DeleteLabelValues(m.topic, label)
+			m.idle.DeleteLabelValues(m.topic, label)
+			m.follows.DeleteLabelValues(m.topic, label)
 			delete(m.owned, id)
 		}
 	}

@@ -27,6 +27,8 @@ type BatchReport struct {
 	Totals       Counts
 	Files        []FileReport
 	DeadLettered int
+	// Advances is how many idle advances were committed first.
+	Advances int
 	// Commits are the checkpoints committed; CommitErr says why they were
 	// not.
 	Commits   []kafkaio.Commit
@@ -55,6 +57,12 @@ type PartitionReport struct {
 	Committed    int64
 	OpenWindows  int
 	LastRecordAt time.Time
+	// Idle says the partition is caught up and has been quiet for
+	// PARTITION_IDLE_TIMEOUT; its watermark then follows the group's
+	// event time, Follows (valid if HasFollows).
+	Idle       bool
+	Follows    int64
+	HasFollows bool
 }
 
 // Lag is how many records the partition has that are not read yet.
@@ -75,7 +83,7 @@ func (r *BatchReport) Pending() bool { return r.Done.IsZero() }
 
 // empty reports whether the batch did nothing worth a log line.
 func (r *BatchReport) empty() bool {
-	return r.Counts.Read == 0 && len(r.Files) == 0 && len(r.Commits) == 0 && r.Err == nil && r.CommitErr == nil
+	return r.Counts.Read == 0 && len(r.Files) == 0 && len(r.Commits) == 0 && r.Advances == 0 && r.Err == nil && r.CommitErr == nil
 }
 
 // LogReports writes the batch log line: one line per batch that did
@@ -117,6 +125,7 @@ func (l *LogReports) ObserveBatch(r *BatchReport) {
 		slog.Int("windows_written", len(r.Files)),
 		slog.Int("dead_lettered", r.DeadLettered),
 		slog.Int("offsets_committed", len(r.Commits)),
+		slog.Int("idle_advances", r.Advances),
 		slog.Duration("duration", r.Done.Sub(r.Began).Round(time.Microsecond)),
 		slog.Int64("lag", r.Lag()),
 	}

@@ -242,6 +242,11 @@ func (s *Status) State() State {
 			wm := time.Unix(0, p.Checkpoint.Watermark).UTC()
 			ps.Watermark = &wm
 		}
+		ps.Idle = p.Idle
+		if p.HasFollows {
+			f := time.Unix(0, p.Follows).UTC()
+			ps.FollowsWatermark = &f
+		}
 		st.Partitions = append(st.Partitions, ps)
 	}
 	st.Totals = TotalsOf(s.totals)

@@ -69,6 +69,7 @@ func TestCrashRestart(t *testing.T) {
 	if err := <-produced; err != nil {
 		t.Fatal(err)
 	}
+	keepAlive(t, broker, topic, 12)
 
 	c := startConsumer(t, env)
 	waitAllRows(t, out, len(d.rows), 120*time.Second, c)
@@ -106,4 +107,4 @@ func checkDeadLetters(t *testing.T, broker, topic string, d *dataset) {
 }
 
 // aggregatedID matches the ids of records that are counted in an output row.
-var aggregatedID = regexp.MustCompile(`^(m\d+-c\d+-i\d+|closer-m\d+-c\d+)$`)
+var aggregatedID = regexp.MustCompile(`^(m\d+-c\d+-i\d+|closer-m\d+-c\d+(-h\d+)?)$`)

@@ -1,11 +1,17 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/big"
 	"strconv"
+	"testing"
 	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/viewlog/viewlog/internal/kafkaio"
 )
 
 // networks is campaigns.csv of the original.
@@ -146,17 +152,58 @@ func (d *dataset) appendTo(outcome string, msgs ...message) {
 	}
 }
 
-// closers are one record per campaign at minute m: they move every
-// partition's watermark past the end of minute m-1, so all earlier windows
-// close. Their own window stays open and is not part of the output.
+// closers are records of one campaign at minute m, in a phase of their own.
+// They move that campaign's partition's watermark past the end of minute
+// m-1. The other partitions, which get no record after the data, are then
+// idle, and their watermarks follow that one (the consumer runs with
+// PARTITION_IDLE_TIMEOUT set), so all earlier windows close. Their own
+// window stays open and is not part of the output.
 func (d *dataset) closers(m int) {
-	var msgs []message
-	for c := 10; c <= 140; c += 10 {
-		end := base.Add(time.Duration(m)*time.Minute + 15*time.Second)
-		msgs = append(msgs, view{id: fmt.Sprintf("closer-m%d-c%d", m, c), campaign: c, start: end.Add(-time.Second), end: end}.message(0))
-	}
+	end := base.Add(time.Duration(m)*time.Minute + 15*time.Second)
+	msg := view{id: fmt.Sprintf("closer-m%d-c%d", m, closerCampaign), campaign: closerCampaign, start: end.Add(-time.Second), end: end}.message(0)
 	d.phases = append(d.phases, nil)
-	d.appendTo("aggregated", msgs...)
+	d.appendTo("aggregated", msg)
+}
+
+// closerCampaign is the campaign of the closers.
+const closerCampaign = 10
+
+// keepAlive sends records of closerCampaign at minute m, every 200 ms,
+// until the test ends: one campaign still running after the others have
+// stopped. Its partition stays active, so the idle ones follow its event
+// time and close their last windows; the records themselves fall in a
+// window that stays open. Call it once every other record is produced:
+// they would be late after these.
+func keepAlive(t *testing.T, broker, topic string, m int) {
+	t.Helper()
+	client, err := kafkaio.NewClient(kafkaio.ClientConfig{Brokers: []string{broker}}, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := client.NewWriter(kafkaio.WriterConfig{Topic: topic, BatchSize: 1})
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		end := base.Add(time.Duration(m)*time.Minute + 15*time.Second)
+		for i := 0; ; i++ {
+			msg := view{id: fmt.Sprintf("closer-m%d-c%d-h%d", m, closerCampaign, i), campaign: closerCampaign, start: end.Add(-time.Second), end: end}.message(0)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = w.WriteMessages(ctx, kafka.Message{Key: []byte(msg.key), Value: []byte(msg.value)}) // a miss is made up by the next
+			cancel()
+			select {
+			case <-stop:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		close(stop)
+		<-done
+		w.Close()
+		client.Close()
+	})
 }
 
 // badRecords are one of each kind of rejection, plus an unknown campaign.

@@ -110,6 +110,7 @@ func TestScaleOut(t *testing.T) {
 			if err := <-produced; err != nil {
 				t.Fatal(err)
 			}
+			keepAlive(t, broker, topic, 12)
 			waitAllRows(t, out, len(d.rows), 120*time.Second, live...)
 			stopAll(t, live...)
 			checkRows(t, readOutput(t, out), d)
@@ -167,6 +168,7 @@ func TestSIGTERMDuringBatch(t *testing.T) {
 		checkSubset(t, partial, d)
 
 		c = startConsumer(t, env)
+		keepAlive(t, broker, topic, 12)
 		waitAllRows(t, out, len(d.rows), 120*time.Second, c)
 		stopAll(t, c)
 		checkRows(t, readOutput(t, out), d)
@@ -232,6 +234,7 @@ func TestOutputNotWritable(t *testing.T) {
 	if err := os.Remove(out); err != nil {
 		t.Fatal(err)
 	}
+	keepAlive(t, broker, topic, 12)
 	waitAllRows(t, out, len(d.rows), 120*time.Second, c)
 	waitFor(t, 30*time.Second, "readiness once writable", func() bool {
 		code, _, err := c.get("/readyz")

@@ -29,6 +29,7 @@ func consumerEnv(t *testing.T, broker, topic string) (map[string]string, string)
 		"CONSUMER_GROUP_ID":        "e2e-" + topic,
 		"CONSUMER_INTERVAL":        "200ms",
 		"CONSUMER_SESSION_TIMEOUT": "6s",
+		"PARTITION_IDLE_TIMEOUT":   "1s",
 		"CAMPAIGNS_CSV_PATH":       csv,
 		"OUTPUT_DIR":               out,
 		"LOG_LEVEL":                "INFO",
@@ -65,8 +66,11 @@ func TestPipeline(t *testing.T) {
 
 	// Phases alternate between kcat and the project's writer; each phase
 	// is complete before the next starts, so order within a partition is
-	// the phase order.
-	for i, phase := range d.phases {
+	// the phase order. The closers come once the consumer has read the
+	// rest, as records of a campaign still running after the others have
+	// stopped.
+	data, closers := d.phases[:len(d.phases)-1], d.phases[len(d.phases)-1]
+	for i, phase := range data {
 		if i%2 == 0 && produceKcat(t, broker, topic, phase) {
 			continue
 		}
@@ -75,6 +79,11 @@ func TestPipeline(t *testing.T) {
 
 	env, out := consumerEnv(t, broker, topic)
 	c := startConsumer(t, env)
+	waitFor(t, 60*time.Second, "the data read", func() bool {
+		st, ok := c.state(t)
+		return ok && st.Totals.Read == d.read-int64(len(closers))
+	})
+	produceGo(t, broker, topic, closers)
 	waitAllRows(t, out, len(d.rows), 90*time.Second, c)
 	// What the consumer reports while it runs and what it prints when it
 	// stops agree, and both account for every record.

@@ -78,6 +78,7 @@ func TestS3SharedBucket(t *testing.T) {
 	if err := <-produced; err != nil {
 		t.Fatal(err)
 	}
+	keepAlive(t, broker, topic, 12)
 	out := srv.BucketDir(bucket) + "/views"
 	waitAllRows(t, out, len(d.rows), 120*time.Second, b)
 	stopAll(t, b)
@@ -138,6 +139,7 @@ func TestS3Refusals(t *testing.T) {
 			}
 
 			c = startConsumer(t, good)
+			keepAlive(t, broker, topic, 12)
 			waitAllRows(t, srv.BucketDir(bucket)+"/views", len(d.rows), 120*time.Second, c)
 			stopAll(t, c)
 			checkRows(t, readOutput(t, srv.BucketDir(bucket)+"/views"), d)

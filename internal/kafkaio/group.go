@@ -155,6 +155,32 @@ func (g *Group) fetchCommitted(ctx context.Context, parts []int) ([]Claim, error
 	return claims, nil
 }
 
+// CommittedAll returns the group's committed offset and metadata for every
+// partition of the topic, whichever member owns it: one metadata request
+// for the partitions, one OffsetFetch for their offsets. Members publish
+// their partitions' watermarks in the metadata, so this is how a member
+// learns the group's event time.
+func (g *Group) CommittedAll(ctx context.Context) ([]Claim, error) {
+	resp, err := g.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{g.cfg.Topic}})
+	if err != nil {
+		return nil, fmt.Errorf("metadata of %s: %w", g.cfg.Topic, err)
+	}
+	var parts []int
+	for _, t := range resp.Topics {
+		if t.Name != g.cfg.Topic {
+			continue
+		}
+		if t.Error != nil {
+			return nil, fmt.Errorf("metadata of %s: %w", g.cfg.Topic, t.Error)
+		}
+		for _, p := range t.Partitions {
+			parts = append(parts, p.ID)
+		}
+	}
+	slices.Sort(parts)
+	return g.fetchCommitted(ctx, parts)
+}
+
 // Run calls fn and returns what it returns. The context fn gets is done when
 // the generation ends (the group rebalances, or the coordinator is lost);
 // fn must then return promptly. The group does not rejoin before fn has

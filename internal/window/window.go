@@ -229,6 +229,20 @@ func (p *Partition) Add(offset int64, e *Event) Outcome {
 	return outcome
 }
 
+// AdvanceTo moves the watermark to wm, if that is past it, and finalizes
+// the windows wm passes, as a record ending at wm+WatermarkDelay would. The
+// consumer calls it for a partition that has gone quiet, with the event
+// time of the others; a replay must call it at the same offset, after the
+// same records, to finalize the same windows with the same content.
+func (p *Partition) AdvanceTo(wm int64) {
+	if !p.hasWatermark || wm > p.watermark {
+		p.advance(wm)
+	}
+}
+
+// Watermark returns the partition's watermark; ok is false if it has none.
+func (p *Partition) Watermark() (wm int64, ok bool) { return p.watermark, p.hasWatermark }
+
 // advance moves the watermark to wm, which is past the current one, and
 // finalizes the windows it passes.
 func (p *Partition) advance(wm int64) {
