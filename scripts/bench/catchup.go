@@ -148,8 +148,12 @@ func (b *bench) topicRuns(ctx context.Context, label string, records, density in
 		if !c.complete {
 			state = fmt.Sprintf("STOPPED at the %v cap after reading %s records", b.o.cap, commas(c.records))
 		}
-		b.logf("%s: consumer %d/%d: %.2fs, %s rec/s, %.2f CPU-s/M, %s peak RSS, first file after %.1fs (%s)",
-			label, i+1, runs, c.wall, commas(int64(c.rate())), c.cpuPerM(), mib(c.rss), c.firstFile, state)
+		first := "none"
+		if c.firstFile > 0 {
+			first = fmt.Sprintf("after %.1fs", c.firstFile)
+		}
+		b.logf("%s: consumer %d/%d: %.2fs, %s rec/s, %.2f CPU-s/M, %s peak RSS, first file %s (%s)",
+			label, i+1, runs, c.wall, commas(int64(c.rate())), c.cpuPerM(), mib(c.rss), first, state)
 		set.cons = append(set.cons, c)
 	}
 	return set, stopBroker(broker)

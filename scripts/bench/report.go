@@ -58,6 +58,16 @@ func (b *bench) report(w io.Writer, r results, took time.Duration) {
 		tput := pairs(s.cons, s.bare, func(a, b sample) float64 { return a.rate() / b.rate() })
 		cpu := pairs(s.cons, s.bare, func(a, b sample) float64 { return a.cpuPerM() / b.cpuPerM() })
 		done := allComplete(s.cons)
+		var first []float64
+		for _, c := range s.cons {
+			if c.firstFile > 0 {
+				first = append(first, c.firstFile)
+			}
+		}
+		if len(first) > 0 {
+			note("Consumer catch-up: the first window file appeared %s s after process start (median, min–max, over %d runs); a window closes once about %s records of its partition are read.",
+				spread(first, func(v float64) string { return fmt.Sprintf("%.1f", v) }), len(first), commas(s.spec.perMinute*(windowSize+watermarkDelay)/60/int64(s.spec.partitions)))
+		}
 		rows = append(rows,
 			row{
 				measure:   fmt.Sprintf("consumer catch-up, %s records pre-loaded (%d partitions), process start → every closable window's file (%d files)", millions(s.spec.records), s.spec.partitions, s.files),
@@ -111,15 +121,20 @@ func (b *bench) report(w io.Writer, r results, took time.Duration) {
 		if r.catchup != nil {
 			sets = append(sets, r.catchup.set)
 		}
+		partialFit := false
 		for _, s := range sets {
 			for _, c := range s.cons {
-				x = append(x, float64(s.model.peakIDs()))
+				x = append(x, float64(s.model.peakIDsAt(c.records)))
 				y = append(y, float64(c.rss))
+				partialFit = partialFit || !c.complete
 			}
 		}
 		fig := "n/a (one density only)"
 		if base, slope, ok := fitLine(x, y); ok {
 			fig = fmt.Sprintf("%s MiB + %.0f bytes × ids held", fMiB(base), slope)
+		}
+		if partialFit {
+			fig += " — PARTIAL: includes runs stopped at the cap, with the ids held over the records they had read"
 		}
 		rows = append(rows, row{
 			measure: "consumer peak RSS as base + bytes per view_id held in open windows",
