@@ -127,8 +127,12 @@ func (b *bench) topicRuns(ctx context.Context, label string, records, density in
 	}
 	want := set.model.closable()
 	set.files = len(want)
-	b.logf("%s: pre-loaded in %.1fs (%s rec/s); %d window files to expect; open windows peak at %s ids",
-		label, set.preload.Seconds(), commas(int64(float64(records)/set.preload.Seconds())), len(want), commas(set.model.peakIDs()))
+	brokerRSS, err := broker.rss()
+	if err != nil {
+		return set, err
+	}
+	b.logf("%s: pre-loaded in %.1fs (%s rec/s), broker now %s; %d window files to expect; open windows peak at %s ids",
+		label, set.preload.Seconds(), commas(int64(float64(records)/set.preload.Seconds())), mib(brokerRSS), len(want), commas(set.model.peakIDs()))
 
 	for i := range runs {
 		if withBare {

@@ -187,12 +187,7 @@ type model struct {
 	records int64
 	parts   []partModel
 	seen    map[fileKey]struct{}
-	// trail is peakIDs after every trailStep records, for runs that stop
-	// part way.
-	trail []int64
 }
-
-const trailStep = 10_000
 
 type partModel struct {
 	records int64
@@ -245,9 +240,6 @@ func (m *model) add(v view, network int32) {
 		held += w.count
 	}
 	p.peakOpen = max(p.peakOpen, held)
-	if m.records%trailStep == 0 {
-		m.trail = append(m.trail, m.peakIDs())
-	}
 	if v.end > p.maxEnd {
 		p.maxEnd = v.end
 		wm := p.maxEnd - watermarkDelay
@@ -268,19 +260,6 @@ func (m *model) peakIDs() int64 {
 		n += p.peakOpen
 	}
 	return n
-}
-
-// peakIDsAt is peakIDs over the first n records: what a consumer stopped
-// after reading n records held at most, the partitions having been read at
-// about the same pace.
-func (m *model) peakIDsAt(n int64) int64 {
-	if n >= m.records || n/trailStep > int64(len(m.trail)) {
-		return m.peakIDs()
-	}
-	if n < trailStep {
-		return min(n, m.peakIDs())
-	}
-	return m.trail[n/trailStep-1]
 }
 
 // closable lists the files that exist once the consumer has read every

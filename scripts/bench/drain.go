@@ -52,7 +52,7 @@ func runBareDrain(ctx context.Context, broker, topic string, timeout time.Durati
 		return err
 	}
 	took := time.Since(began)
-	rss, err := vmHWM("/proc/self/status")
+	rss, err := procStatus("/proc/self/status", "VmHWM")
 	if err != nil {
 		return err
 	}

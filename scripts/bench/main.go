@@ -54,6 +54,7 @@ type options struct {
 	rssSmall        int64
 	rssLarge        int64
 	rssRuns         int
+	sustainRuns     int
 	density2        int64
 	density2Records int64
 	sustain         time.Duration
@@ -79,18 +80,19 @@ func main() {
 	flag.Int64Var(&o.density, "density", 100_000, "records per minute of event time in the pre-loaded topics")
 	flag.Int64Var(&o.rssSmall, "rss-small", 5_000_000, "smaller catch-up size for the peak RSS comparison")
 	flag.Int64Var(&o.rssLarge, "rss-large", 20_000_000, "larger catch-up size for the peak RSS comparison")
+	flag.IntVar(&o.sustainRuns, "sustain-runs", 0, "sustained-load runs (0: as many as -runs)")
 	flag.IntVar(&o.rssRuns, "rss-runs", 0, "runs at -rss-small, -rss-large and -density2 (0: as many as -runs, or 1 if the main catch-up did not finish within -cap)")
 	flag.Int64Var(&o.density2, "density2", 400_000, "second event-time density, records per minute, for the RSS fit")
 	flag.Int64Var(&o.density2Records, "density2-records", 5_000_000, "records pre-loaded at -density2")
 	flag.DurationVar(&o.sustain, "sustain", 60*time.Second, "how long the producer runs in the sustained-load measurement")
 	flag.Int64Var(&o.producerRecords, "producer-records", 2_000_000, "records the producer sends per run (-count)")
 	flag.IntVar(&o.partitions, "partitions", 3, "partitions of the topics")
-	flag.DurationVar(&o.cap, "cap", 45*time.Second, "longest a consumer catch-up run may take before it is stopped and reported as partial")
-	flag.DurationVar(&o.producerCap, "producer-cap", 20*time.Second, "longest a producer run may take before it is stopped and reported as partial")
+	flag.DurationVar(&o.cap, "cap", 40*time.Second, "longest a consumer catch-up run may take before it is stopped and reported as partial")
+	flag.DurationVar(&o.producerCap, "producer-cap", 15*time.Second, "longest a producer run may take before it is stopped and reported as partial")
 	flag.IntVar(&o.benchCount, "bench-count", 5, "go test -count for the Go benchmarks")
 	flag.DurationVar(&o.poll, "poll", 50*time.Millisecond, "how often the catch-up checks for the expected output files")
 	skip := flag.String("skip", "", "comma-separated sections to leave out: "+strings.Join(sections(), ", "))
-	quick := flag.Bool("quick", false, "smaller defaults for a quick run: 2M records, RSS at 1M and 4M, 1 run of each RSS size, 40 s of sustained load, 200k producer records, 20 s caps, 1 count of Go benchmarks (flags given explicitly win)")
+	quick := flag.Bool("quick", false, "smaller defaults for a quick run: 2M records, RSS at 1M and 4M, 1 run of each RSS size, one 40 s run of sustained load, 200k producer records, 20 s and 10 s caps, 1 count of Go benchmarks (flags given explicitly win)")
 	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "bound on any single wait (a build, a pre-load, a child's exit)")
 	flag.BoolVar(&o.verbose, "v", false, "print each child's last output lines after its run")
 	bare := flag.Bool("bare-drain", false, "internal: drain -topic on -broker with Conn.ReadBatch, print the count as JSON and exit")
@@ -122,6 +124,9 @@ func main() {
 		set := map[string]bool{}
 		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		quickDefaults(&o, set)
+	}
+	if o.sustainRuns == 0 {
+		o.sustainRuns = o.runs
 	}
 	o.skip = map[string]bool{}
 	for s := range strings.SplitSeq(*skip, ",") {
@@ -158,15 +163,16 @@ func quickDefaults(o *options, set map[string]bool) {
 	def("rss-runs", func() { o.rssRuns = 1 })
 	def("density2-records", func() { o.density2Records = 1_000_000 })
 	def("sustain", func() { o.sustain = 40 * time.Second })
+	def("sustain-runs", func() { o.sustainRuns = 1 })
 	def("producer-records", func() { o.producerRecords = 200_000 })
 	def("cap", func() { o.cap = 20 * time.Second })
-	def("producer-cap", func() { o.producerCap = 20 * time.Second })
+	def("producer-cap", func() { o.producerCap = 10 * time.Second })
 	def("bench-count", func() { o.benchCount = 1 })
 }
 
 func (o options) validate() error {
 	var errs []error
-	if o.runs < 1 || o.rssRuns < 0 || o.benchCount < 1 {
+	if o.runs < 1 || o.rssRuns < 0 || o.sustainRuns < 1 || o.benchCount < 1 {
 		errs = append(errs, errors.New("-runs and -bench-count must be at least 1, -rss-runs not negative"))
 	}
 	if o.records < 1 || o.rssSmall < 1 || o.rssLarge < 1 || o.density2Records < 1 || o.producerRecords < 1 {

@@ -149,24 +149,32 @@ func (c *child) cpuSeconds() float64 {
 // set of the address space the child had before exec, which Go's os/exec
 // shares with the parent (CLONE_VM), so every child would report at least
 // the bench's own size.
-func (c *child) peakRSS() (int64, error) { return vmHWM(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid)) }
+func (c *child) peakRSS() (int64, error) {
+	return procStatus(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid), "VmHWM")
+}
 
-// vmHWM reads the VmHWM line of a /proc status file, in bytes.
-func vmHWM(path string) (int64, error) {
+// rss is the resident set of a live child, in bytes.
+func (c *child) rss() (int64, error) {
+	return procStatus(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid), "VmRSS")
+}
+
+// procStatus reads a kB line (VmHWM, VmRSS) of a /proc status file, in
+// bytes.
+func procStatus(path, key string) (int64, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0, err
 	}
 	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(line, key+":"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 			if err != nil {
-				return 0, fmt.Errorf("%s: VmHWM %q: %w", path, v, err)
+				return 0, fmt.Errorf("%s: %s %q: %w", path, key, v, err)
 			}
 			return kb * 1024, nil
 		}
 	}
-	return 0, fmt.Errorf("%s: no VmHWM", path)
+	return 0, fmt.Errorf("%s: no %s", path, key)
 }
 
 // lineWriter splits what a child writes into lines.

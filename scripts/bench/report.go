@@ -87,7 +87,7 @@ func (b *bench) report(w io.Writer, r results, took time.Duration) {
 			},
 			row{
 				measure:   "consumer peak RSS in that catch-up",
-				figure:    spread(each(s.cons, rss), fMiB) + " MiB",
+				figure:    spread(each(s.cons, rss), fMiB) + " MiB" + partialNote(s.cons, b.o.cap, "read"),
 				reference: "bare drain: " + spread(each(s.bare, rss), fMiB) + " MiB",
 				ratio:     "",
 				target:    "≤ 150 MiB",
@@ -114,32 +114,36 @@ func (b *bench) report(w io.Writer, r results, took time.Duration) {
 			target:    "within 10 %",
 			met:       yesNo(done && math.Abs(ratio-1) <= 0.1),
 		})
-		// Every catch-up run is a point: the ids its data holds in open
-		// windows at the peak, and the run's peak RSS.
+		// Every catch-up run that finished is a point: the ids its data
+		// holds in open windows at the peak, and the run's peak RSS. A run
+		// stopped at the cap may not have reached its data's peak.
 		var x, y []float64
 		sets := []topicSet{q.small, q.large, q.dense}
 		if r.catchup != nil {
 			sets = append(sets, r.catchup.set)
 		}
-		partialFit := false
+		var stoppedAt []string
 		for _, s := range sets {
 			for _, c := range s.cons {
-				x = append(x, float64(s.model.peakIDsAt(c.records)))
+				if !c.complete {
+					stoppedAt = append(stoppedAt, fmt.Sprintf("%s MiB at %s/min", fMiB(float64(c.rss)), commas(s.spec.perMinute)))
+					continue
+				}
+				x = append(x, float64(s.model.peakIDs()))
 				y = append(y, float64(c.rss))
-				partialFit = partialFit || !c.complete
 			}
 		}
-		fig := "n/a (one density only)"
+		fig := "n/a: needs finished catch-ups at two densities"
 		if base, slope, ok := fitLine(x, y); ok {
 			fig = fmt.Sprintf("%s MiB + %.0f bytes × ids held", fMiB(base), slope)
 		}
-		if partialFit {
-			fig += " — PARTIAL: includes runs stopped at the cap, with the ids held over the records they had read"
+		if len(stoppedAt) > 0 {
+			fig += fmt.Sprintf(" (left out, stopped at the cap: %s)", strings.Join(stoppedAt, ", "))
 		}
 		rows = append(rows, row{
 			measure: "consumer peak RSS as base + bytes per view_id held in open windows",
 			figure:  fig,
-			reference: fmt.Sprintf("least squares over %d catch-up runs; ids held at the peak: %s at %s/min, %s at %s/min",
+			reference: fmt.Sprintf("least squares over %d finished catch-up runs; ids held at the peak: %s at %s/min, %s at %s/min",
 				len(x), commas(q.small.model.peakIDs()), commas(q.small.spec.perMinute), commas(q.dense.model.peakIDs()), commas(q.dense.spec.perMinute)),
 			target: "reported",
 			met:    "",
@@ -148,44 +152,60 @@ func (b *bench) report(w io.Writer, r results, took time.Duration) {
 			commas(q.small.spec.perMinute), commas(q.dense.spec.perMinute))
 	}
 	if s := r.sustain; s != nil {
-		lagRatio := float64(s.maxLag()) / s.lagLimit()
+		var rates, maxLags, lagRatios, delays []float64
+		var samples int
+		gauge := true
+		var missing []string
+		var waited []string
+		for _, run := range s.runs {
+			rates = append(rates, run.rate())
+			maxLags = append(maxLags, float64(run.maxLag()))
+			lagRatios = append(lagRatios, float64(run.maxLag())/run.lagLimit())
+			delays = append(delays, run.delays...)
+			samples += len(run.lags)
+			gauge = gauge && run.lagFromGauge
+			missing = append(missing, run.missing...)
+			if run.aligned > 0 {
+				waited = append(waited, fmt.Sprintf("%.1f s", run.aligned.Seconds()))
+			}
+		}
+		slices.Sort(delays)
+		limits := make([]float64, len(s.runs))
+		for i, run := range s.runs {
+			limits[i] = run.lagLimit()
+		}
 		lagSrc := "the consumer's viewlog_consumer_lag_records gauge, summed over partitions"
-		if !s.lagFromGauge {
-			lagSrc = "FALLBACK (no viewlog_consumer_lag_records gauge): log end minus the records the consumer has accounted for (viewlog_consumer_records_total); on a new topic read from offset 0 that is log end minus next offset to process"
+		if !gauge {
+			lagSrc = "FALLBACK (no viewlog_consumer_lag_records gauge): log end minus the records the consumer has accounted for (viewlog_consumer_records_total); on a new topic read from offset 0 that is log end minus next offset to process. The group's committed offset is no measure of lag here: the consumer commits no further than the first record of its oldest open window, a minute or more behind by design"
 		}
-		lags := make([]float64, len(s.lags))
-		for i, l := range s.lags {
-			lags[i] = float64(l)
-		}
-		slices.Sort(lags)
 		rows = append(rows,
 			row{
-				measure: fmt.Sprintf("sustained load: producer at PRODUCER_INTERVAL=0 (the load generator setting), default batch size, %v, consumer on defaults", s.duration),
-				figure:  fRate(s.rate()) + " rec/s",
+				measure: fmt.Sprintf("sustained load: producer at PRODUCER_INTERVAL=0 (the load generator setting), default batch size, %v per run, consumer on defaults", s.duration),
+				figure:  spread(rates, fRate) + " rec/s",
 				target:  "the highest rate it holds",
 			},
 			row{
-				measure:   fmt.Sprintf("sustained: consumer lag, sampled each second (%d samples)", len(s.lags)),
-				figure:    fmt.Sprintf("max %s, p50 %s records", commas(s.maxLag()), commas(int64(percentile(lags, 50)))),
-				reference: fmt.Sprintf("2 × CONSUMER_INTERVAL × rate = %s", commas(int64(s.lagLimit()))),
-				ratio:     fRatio(lagRatio),
+				measure:   fmt.Sprintf("sustained: consumer lag, max of the samples taken each second (%d samples in all)", samples),
+				figure:    spread(maxLags, func(v float64) string { return commas(int64(v)) }) + " records",
+				reference: "2 × CONSUMER_INTERVAL × rate: " + spread(limits, func(v float64) string { return commas(int64(v)) }),
+				ratio:     spread(lagRatios, fRatio),
 				target:    "< 2 × 5 s × rate",
-				met:       yesNo(len(s.lags) > 0 && lagRatio < 1),
+				met:       yesNo(samples > 0 && median(lagRatios) < 1),
 			},
 			row{
-				measure:   fmt.Sprintf("sustained: window file delay after the window's end (%d files, %d due files missing)", len(s.delays), len(s.missing)),
-				figure:    fmt.Sprintf("p50 %.1f s, p99 %.1f s, max %.1f s", percentile(s.delays, 50), percentile(s.delays, 99), maxOf(s.delays)),
+				measure:   fmt.Sprintf("sustained: window file delay after the window's end (%d files over all runs, %d due files missing)", len(delays), len(missing)),
+				figure:    fmt.Sprintf("p50 %.1f s, p99 %.1f s, max %.1f s", percentile(delays, 50), percentile(delays, 99), maxOf(delays)),
 				reference: "",
 				target:    fmt.Sprintf("every file ≤ %d s", delayLimit),
-				met:       yesNo(len(s.delays) > 0 && len(s.missing) == 0 && maxOf(s.delays) <= delayLimit),
+				met:       yesNo(len(delays) > 0 && len(missing) == 0 && maxOf(delays) <= delayLimit),
 			})
 		note("Lag source: %s.", lagSrc)
-		note("Window delay: first time a poll (every 100 ms) saw the file minus the window's end; the producer stamps end_timestamp with the wall clock. Files due: every network of every partition for each window that the production overlapped and that ended at least WATERMARK_DELAY + 1 s before the producer stopped.")
-		if len(s.missing) > 0 {
-			note("Missing window files: %s.", strings.Join(s.missing, ", "))
+		note("Window delay: first time a poll (every 100 ms) saw the file minus the window's end; the producer stamps end_timestamp with the wall clock. Percentiles over the files of all runs. Files due: every network of every partition for each window that the production overlapped and that ended at least WATERMARK_DELAY + 1 s before the producer stopped.")
+		if len(missing) > 0 {
+			note("Missing window files: %s.", strings.Join(missing, ", "))
 		}
-		if s.aligned > 0 {
-			note("The sustained run waited %.1f s before starting the producer so that a window closes while it runs.", s.aligned.Seconds())
+		if len(waited) > 0 {
+			note("Sustained runs waited %s before starting the producer, so that a window closes while it runs.", strings.Join(waited, ", "))
 		}
 	}
 	if g := r.gobench; g != nil {
@@ -247,7 +267,7 @@ func (b *bench) report(w io.Writer, r results, took time.Duration) {
 	if r.catchup != nil || r.rss != nil {
 		note("Pre-load: franz-go, uncompressed, each record to the partition kafka-go's Murmur2Balancer gives its key (campaign_id), as the producer sends it; valid views in the product's JSON format (UUIDv4 view_id, campaigns 10–140, durations 1–300 s), end_timestamp from the pre-load's own event clock advancing steadily from %s at %s records per minute (%s views/s). Bare drain: this program's -bare-drain mode, one kafka-go Conn and ReadBatch loop (1 MiB fetches, ReadMessage) per partition, counting records, timed from its process start to its exit.",
 			eventStart().Format(time.RFC3339), commas(b.o.density), commas(b.o.density/60))
-		note("Consumer runs: CPU and peak RSS from wait4 after a SIGTERM sent as soon as the last expected file appeared (polled every %v). A run not done within -cap %v is stopped there; its rate is the records it had accounted for (viewlog_consumer_records_total) over its time, and its row does not meet the target.", b.o.poll, b.o.cap)
+		note("Consumer runs: done when the last expected file appeared (polled every %v); then SIGTERM, and CPU (user+sys) from wait4. Peak RSS is the process's VmHWM read just before the SIGTERM (the bare drain reads its own at its end): wait4's ru_maxrss starts from the address space the child shared with the bench before exec, so it reports at least the bench's size. A run not done within -cap %v is stopped there; its rate is the records it had accounted for (viewlog_consumer_records_total) over its time, and its row does not meet the target.", b.o.poll, b.o.cap)
 	}
 	fmt.Fprintln(w, "\nNotes:")
 	for _, n := range notes {

@@ -13,9 +13,9 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
-type sustainResult struct {
-	duration time.Duration // how long the producer ran
-	records  int64         // records it delivered
+// sustainRun is one sustained-load run.
+type sustainRun struct {
+	records  int64 // records the producer delivered
 	producer sample
 	// lags are the consumer's lag samples, one a second while the producer
 	// ran; lagFromGauge says whether they came from its lag gauge or from
@@ -30,9 +30,9 @@ type sustainResult struct {
 	aligned time.Duration // how long the start waited for a window boundary
 }
 
-func (s *sustainResult) rate() float64 { return s.producer.rate() }
+func (s *sustainRun) rate() float64 { return s.producer.rate() }
 
-func (s *sustainResult) maxLag() int64 {
+func (s *sustainRun) maxLag() int64 {
 	if len(s.lags) == 0 {
 		return 0
 	}
@@ -40,16 +40,34 @@ func (s *sustainResult) maxLag() int64 {
 }
 
 // lagLimit is the target: 2 × CONSUMER_INTERVAL × the producer's rate.
-func (s *sustainResult) lagLimit() float64 { return 2 * consumerPeriod * s.rate() }
+func (s *sustainRun) lagLimit() float64 { return 2 * consumerPeriod * s.rate() }
+
+type sustainResult struct {
+	duration time.Duration // how long the producer ran in each run
+	runs     []*sustainRun
+}
+
+// sustained is measurement 3, -sustain-runs times.
+func (b *bench) sustained(ctx context.Context) (*sustainResult, error) {
+	res := &sustainResult{duration: b.o.sustain}
+	for i := range b.o.sustainRuns {
+		r, err := b.sustainOnce(ctx, i)
+		if err != nil {
+			return nil, fmt.Errorf("run %d: %w", i+1, err)
+		}
+		res.runs = append(res.runs, r)
+	}
+	return res, nil
+}
 
 // delayLimit is the target for every file: WATERMARK_DELAY +
 // CONSUMER_INTERVAL + 2 s after the window's end.
 const delayLimit = watermarkDelay + consumerPeriod + 2
 
-// sustained is measurement 3: the producer at PRODUCER_INTERVAL=0 (the load
-// generator setting) for -sustain against a fresh broker, with the consumer
-// on its defaults running meanwhile.
-func (b *bench) sustained(ctx context.Context) (*sustainResult, error) {
+// sustainOnce is one run of measurement 3: the producer at
+// PRODUCER_INTERVAL=0 (the load generator setting) for -sustain against a
+// fresh broker, with the consumer on its defaults running meanwhile.
+func (b *bench) sustainOnce(ctx context.Context, run int) (*sustainRun, error) {
 	const topic = "bench-sustain"
 	broker, addr, err := b.startBroker(ctx)
 	if err != nil {
@@ -65,7 +83,7 @@ func (b *bench) sustained(ctx context.Context) (*sustainResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	env := b.consumerEnv(addr, topic, outDir, metricsAddr, "sustain")
+	env := b.consumerEnv(addr, topic, outDir, metricsAddr, fmt.Sprintf("sustain-%d", run))
 	c, err := start("consumer", b.bin("consumer"), nil, childEnv(env), nil, "")
 	if err != nil {
 		return nil, err
@@ -76,7 +94,7 @@ func (b *bench) sustained(ctx context.Context) (*sustainResult, error) {
 		return nil, err
 	}
 
-	res := &sustainResult{duration: b.o.sustain}
+	res := &sustainRun{}
 	// A window must end at least WATERMARK_DELAY (and a second of slack)
 	// before the producer stops, or no file is due while it runs; and not
 	// in its first two seconds, or that window holds almost nothing.
@@ -161,8 +179,8 @@ produce:
 		return nil, err
 	}
 	res.producer = sample{records: res.records, wall: p.exited.Sub(p.started).Seconds(), cpu: p.cpuSeconds(), complete: true}
-	b.logf("sustain: producer sent %s records in %.1fs (%s rec/s); max lag %s", commas(res.records), res.producer.wall,
-		commas(int64(res.rate())), commas(res.maxLag()))
+	b.logf("sustain %d/%d: producer sent %s records in %.1fs (%s rec/s); max lag %s (limit %s)", run+1, b.o.sustainRuns, commas(res.records), res.producer.wall,
+		commas(int64(res.rate())), commas(res.maxLag()), commas(int64(res.lagLimit())))
 
 	// The windows due: those the production overlapped that end at least
 	// WATERMARK_DELAY (plus a second for the stamps' truncation) before it
@@ -210,6 +228,8 @@ produce:
 		res.delays = append(res.delays, at.Sub(end).Seconds())
 	}
 	slices.Sort(res.delays)
+	b.logf("sustain %d/%d: %d window files, delay p50 %.1fs, max %.1fs; %d due files missing", run+1, b.o.sustainRuns,
+		len(res.delays), percentile(res.delays, 50), maxOf(res.delays), len(res.missing))
 	return res, stopBroker(broker)
 }
 
