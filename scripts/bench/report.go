@@ -22,7 +22,7 @@ func yesNo(ok bool) string {
 }
 
 // partialNote says how many runs of a set stopped at the cap; what says
-// what the rate of those runs counts.
+// what the figure of those runs covers.
 func partialNote(ss []sample, limit time.Duration, what string) string {
 	n := 0
 	for _, s := range ss {
@@ -33,7 +33,7 @@ func partialNote(ss []sample, limit time.Duration, what string) string {
 	if n == 0 {
 		return ""
 	}
-	return fmt.Sprintf(" — PARTIAL: %d of %d runs stopped at the %v cap, rate over the records %s by then", n, len(ss), limit, what)
+	return fmt.Sprintf(" — PARTIAL: %d of %d runs stopped at the %v cap, %s", n, len(ss), limit, what)
 }
 
 func allComplete(ss []sample) bool {
@@ -71,7 +71,7 @@ func (b *bench) report(w io.Writer, r results, took time.Duration) {
 		rows = append(rows,
 			row{
 				measure:   fmt.Sprintf("consumer catch-up, %s records pre-loaded (%d partitions), process start → every closable window's file (%d files)", millions(s.spec.records), s.spec.partitions, s.files),
-				figure:    spread(each(s.cons, rate), fRate) + " rec/s" + partialNote(s.cons, b.o.cap, "read"),
+				figure:    spread(each(s.cons, rate), fRate) + " rec/s" + partialNote(s.cons, b.o.cap, "rate over the records read by then"),
 				reference: "bare Conn.ReadBatch drain: " + spread(each(s.bare, rate), fRate) + " rec/s",
 				ratio:     spread(tput, fRatio),
 				target:    "≥ 0.8",
@@ -87,7 +87,7 @@ func (b *bench) report(w io.Writer, r results, took time.Duration) {
 			},
 			row{
 				measure:   "consumer peak RSS in that catch-up",
-				figure:    spread(each(s.cons, rss), fMiB) + " MiB" + partialNote(s.cons, b.o.cap, "read"),
+				figure:    spread(each(s.cons, rss), fMiB) + " MiB" + partialNote(s.cons, b.o.cap, "peak over the records read by then"),
 				reference: "bare drain: " + spread(each(s.bare, rss), fMiB) + " MiB",
 				ratio:     "",
 				target:    "≤ 150 MiB",
@@ -122,11 +122,11 @@ func (b *bench) report(w io.Writer, r results, took time.Duration) {
 		if r.catchup != nil {
 			sets = append(sets, r.catchup.set)
 		}
-		var stoppedAt []string
+		stopped := 0
 		for _, s := range sets {
 			for _, c := range s.cons {
 				if !c.complete {
-					stoppedAt = append(stoppedAt, fmt.Sprintf("%s MiB at %s/min", fMiB(float64(c.rss)), commas(s.spec.perMinute)))
+					stopped++
 					continue
 				}
 				x = append(x, float64(s.model.peakIDs()))
@@ -137,8 +137,8 @@ func (b *bench) report(w io.Writer, r results, took time.Duration) {
 		if base, slope, ok := fitLine(x, y); ok {
 			fig = fmt.Sprintf("%s MiB + %.0f bytes × ids held", fMiB(base), slope)
 		}
-		if len(stoppedAt) > 0 {
-			fig += fmt.Sprintf(" (left out, stopped at the cap: %s)", strings.Join(stoppedAt, ", "))
+		if stopped > 0 {
+			fig += fmt.Sprintf(" (%d runs left out: stopped at the cap)", stopped)
 		}
 		rows = append(rows, row{
 			measure: "consumer peak RSS as base + bytes per view_id held in open windows",
@@ -200,7 +200,7 @@ func (b *bench) report(w io.Writer, r results, took time.Duration) {
 				met:       yesNo(len(delays) > 0 && len(missing) == 0 && maxOf(delays) <= delayLimit),
 			})
 		note("Lag source: %s.", lagSrc)
-		note("Window delay: first time a poll (every 100 ms) saw the file minus the window's end; the producer stamps end_timestamp with the wall clock. Percentiles over the files of all runs. Files due: every network of every partition for each window that the production overlapped and that ended at least WATERMARK_DELAY + 1 s before the producer stopped.")
+		note("Window delay: first time a poll (every 25 ms) saw the file minus the window's end; the producer stamps end_timestamp with the wall clock. Percentiles over the files of all runs. Files due: every network of every partition for each window that the production overlapped and that ended at least WATERMARK_DELAY + 1 s before the producer stopped.")
 		if len(missing) > 0 {
 			note("Missing window files: %s.", strings.Join(missing, ", "))
 		}
@@ -231,7 +231,7 @@ func (b *bench) report(w io.Writer, r results, took time.Duration) {
 		rows = append(rows,
 			row{
 				measure:   fmt.Sprintf("producer -count %s, PRODUCER_INTERVAL=0 (the load generator setting), default PRODUCER_BATCH_SIZE, fresh broker", millions(b.o.producerRecords)),
-				figure:    spread(each(p.prod, rate), fRate) + " rec/s" + partialNote(p.prod, b.o.producerCap, "delivered"),
+				figure:    spread(each(p.prod, rate), fRate) + " rec/s" + partialNote(p.prod, b.o.producerCap, "rate over the records delivered by then"),
 				reference: "franz-go, same number of pre-generated records: " + spread(each(p.ref, rate), fRate) + " rec/s",
 				ratio:     spread(tput, fRatio),
 				target:    "≥ 0.6",

@@ -127,7 +127,7 @@ func (b *bench) sustainOnce(ctx context.Context, run int) (*sustainRun, error) {
 	}
 	defer p.stop(30 * time.Second) //nolint:errcheck // on error paths only
 	seen := map[string]time.Time{}
-	poll := time.NewTicker(100 * time.Millisecond)
+	poll := time.NewTicker(filePoll)
 	defer poll.Stop()
 	lagTick := time.NewTicker(time.Second)
 	defer lagTick.Stop()
@@ -206,7 +206,7 @@ produce:
 		if allSeen(due, seen) {
 			break
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(filePoll)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -280,8 +280,13 @@ func logEnd(ctx context.Context, client *kafka.Client, topic string, partitions 
 	return n, nil
 }
 
+// filePoll is how often the sustained run looks for new window files: the
+// resolution of their delays.
+const filePoll = 25 * time.Millisecond
+
 // walkNew notes the first time each .parquet file under dir was seen. The
-// tree of a minute-long run is small enough to walk ten times a second.
+// tree of a minute-long run holds a few dozen files, cheap to walk forty
+// times a second.
 func walkNew(dir string, now time.Time, seen map[string]time.Time) {
 	_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".parquet") {
