@@ -45,10 +45,10 @@ test: vet
 vet:
 	$(GO) vet ./...
 
-## bench: throughput and resource figures (medians of several runs)
-bench: build
-	$(GO) test -run '^$$' -bench . -benchtime 1s -count 5 ./internal/record ./internal/window ./internal/consumer
-	$(GO) run ./scripts/bench
+## bench: the performance targets on default settings, one table (about 10 minutes; BENCHFLAGS=-quick for a short run)
+BENCHFLAGS ?=
+bench:
+	$(GO) run ./scripts/bench $(BENCHFLAGS)
 
 ## fuzz: run each fuzz target for FUZZTIME (default 1m)
 FUZZTIME ?= 1m

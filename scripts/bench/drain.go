@@ -25,6 +25,7 @@ const (
 type drainResult struct {
 	Records int64   `json:"records"`
 	Seconds float64 `json:"seconds"`
+	PeakRSS int64   `json:"peak_rss"` // VmHWM, bytes
 }
 
 // runBareDrain is the -bare-drain mode: read every record of topic from the
@@ -50,7 +51,12 @@ func runBareDrain(ctx context.Context, broker, topic string, timeout time.Durati
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	return json.NewEncoder(os.Stdout).Encode(drainResult{Records: total.Load(), Seconds: time.Since(began).Seconds()})
+	took := time.Since(began)
+	rss, err := procStatus("/proc/self/status", "VmHWM")
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(os.Stdout).Encode(drainResult{Records: total.Load(), Seconds: took.Seconds(), PeakRSS: rss})
 }
 
 func drainPartition(ctx context.Context, broker, topic string, partition int) (int64, error) {

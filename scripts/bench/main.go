@@ -1,29 +1,40 @@
-// Command bench measures the pipeline's throughput and resource use against
-// a local broker process (cmd/devbroker), with the real binaries:
+// Command bench measures the pipeline against the targets of its
+// performance work, with the real binaries built from this tree, on their
+// default settings, against a development broker process (cmd/devbroker):
 //
-//   - producer: records/s of `producer -count N` at PRODUCER_INTERVAL=0;
-//   - consumer: records/s, CPU seconds per million records and peak RSS of
-//     the consumer draining a pre-loaded topic with a new consumer group;
-//   - bare drain: the same figures for a plain kafka-go Conn.ReadBatch loop
-//     over the same topic that only counts records, run as a subprocess
-//     (this program with -bare-drain), and the consumer/bare ratios.
+//  1. consumer catch-up: a topic pre-loaded with -records valid views whose
+//     event time advances steadily (-density records per minute of event
+//     time), read by the consumer with a new group; timed from process
+//     start until every window that the data closes has its file. The
+//     reference is a bare kafka-go Conn.ReadBatch drain of the same topic
+//     in the same run (this program with -bare-drain), also timed from
+//     process start. Records/s, CPU-s per million and their ratios.
+//  2. the consumer's peak RSS in that catch-up, at -rss-small and
+//     -rss-large records too, and fitted as a base plus bytes per view_id
+//     held in open windows, with a second density (-density2).
+//  3. sustained load: the producer as a load generator
+//     (PRODUCER_INTERVAL=0) for -sustain, the consumer keeping up: its lag
+//     each second and each window file's delay after the window's end.
+//  4. the Go benchmarks of the hot path (go test -bench).
+//  5. the producer sending -producer-records records to a fresh broker,
+//     against a franz-go producer sending as many pre-generated records
+//     (this program with -kgo-produce).
 //
-// Every figure is the median of -runs runs; ratios are medians of the
-// per-run ratios, the consumer and the bare drain of a run being measured
-// back to back on the same broker. Run it from the module root:
+// A run of the product that has not finished within -cap is stopped and
+// reported as partial: its rate over what it did by then, marked, and the
+// target not met. Every figure is the median of -runs runs, with min–max;
+// ratios are taken pair by pair within a run. Progress goes to stderr, the
+// table to stdout. Run it from the module root:
 //
-//	go run ./scripts/bench [-runs 5] [-records 2000000] [-producer-records 200000]
+//	go run ./scripts/bench            # everything, about 10 minutes
+//	go run ./scripts/bench -quick     # smaller sizes and shorter runs
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -32,7 +43,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -40,39 +50,92 @@ import (
 type options struct {
 	runs            int
 	records         int64
+	density         int64
+	rssSmall        int64
+	rssLarge        int64
+	rssRuns         int
+	sustainRuns     int
+	density2        int64
+	density2Records int64
+	sustain         time.Duration
 	producerRecords int64
-	producerBatch   int
 	partitions      int
+	cap             time.Duration
+	producerCap     time.Duration
+	benchCount      int
+	poll            time.Duration
+	skip            map[string]bool
 	timeout         time.Duration
 	verbose         bool
 }
 
+// sections are the parts of the bench, in the order they run; -skip takes
+// their names.
+func sections() []string { return []string{"gobench", "catchup", "rss", "sustain", "producer"} }
+
 func main() {
 	var o options
-	flag.IntVar(&o.runs, "runs", 5, "repetitions of each measurement; medians are reported")
-	flag.Int64Var(&o.records, "records", 2_000_000, "records pre-loaded into the topic the consumer and the bare drain read")
-	flag.Int64Var(&o.producerRecords, "producer-records", 200_000, "records the producer sends per run (-count)")
-	flag.IntVar(&o.producerBatch, "producer-batch", 1000, "PRODUCER_BATCH_SIZE for the producer runs and the pre-load")
-	flag.IntVar(&o.partitions, "partitions", 3, "partitions of the broker's topics (DEVBROKER_PARTITIONS)")
-	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "bound on any single wait (a build, a run, a drain)")
+	flag.IntVar(&o.runs, "runs", 3, "repetitions of each measurement; medians are reported")
+	flag.Int64Var(&o.records, "records", 10_000_000, "records pre-loaded for the catch-up measurement")
+	flag.Int64Var(&o.density, "density", 100_000, "records per minute of event time in the pre-loaded topics")
+	flag.Int64Var(&o.rssSmall, "rss-small", 5_000_000, "smaller catch-up size for the peak RSS comparison")
+	flag.Int64Var(&o.rssLarge, "rss-large", 20_000_000, "larger catch-up size for the peak RSS comparison")
+	flag.IntVar(&o.sustainRuns, "sustain-runs", 0, "sustained-load runs (0: as many as -runs)")
+	flag.IntVar(&o.rssRuns, "rss-runs", 0, "runs at -rss-small, -rss-large and -density2 (0: as many as -runs, or 1 if the main catch-up did not finish within -cap)")
+	flag.Int64Var(&o.density2, "density2", 400_000, "second event-time density, records per minute, for the RSS fit")
+	flag.Int64Var(&o.density2Records, "density2-records", 5_000_000, "records pre-loaded at -density2")
+	flag.DurationVar(&o.sustain, "sustain", 60*time.Second, "how long the producer runs in the sustained-load measurement")
+	flag.Int64Var(&o.producerRecords, "producer-records", 2_000_000, "records the producer sends per run (-count)")
+	flag.IntVar(&o.partitions, "partitions", 3, "partitions of the topics")
+	flag.DurationVar(&o.cap, "cap", 40*time.Second, "longest a consumer catch-up run may take before it is stopped and reported as partial")
+	flag.DurationVar(&o.producerCap, "producer-cap", 15*time.Second, "longest a producer run may take before it is stopped and reported as partial")
+	flag.IntVar(&o.benchCount, "bench-count", 5, "go test -count for the Go benchmarks")
+	flag.DurationVar(&o.poll, "poll", 50*time.Millisecond, "how often the catch-up checks for the expected output files")
+	skip := flag.String("skip", "", "comma-separated sections to leave out: "+strings.Join(sections(), ", "))
+	quick := flag.Bool("quick", false, "smaller defaults for a quick run: 2M records, RSS at 1M and 4M, 1 run of each RSS size, one 40 s run of sustained load, 200k producer records, 20 s and 10 s caps, 1 count of Go benchmarks (flags given explicitly win)")
+	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "bound on any single wait (a build, a pre-load, a child's exit)")
 	flag.BoolVar(&o.verbose, "v", false, "print each child's last output lines after its run")
 	bare := flag.Bool("bare-drain", false, "internal: drain -topic on -broker with Conn.ReadBatch, print the count as JSON and exit")
-	broker := flag.String("broker", "", "internal, with -bare-drain: broker address")
-	topic := flag.String("topic", "", "internal, with -bare-drain: topic")
+	ref := flag.Bool("kgo-produce", false, "internal: send -count pre-generated records to -topic on -broker with franz-go, print the timing as JSON and exit")
+	broker := flag.String("broker", "", "internal: broker address")
+	topic := flag.String("topic", "", "internal: topic")
+	count := flag.Int64("count", 0, "internal, with -kgo-produce: records to send")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	if *bare {
+	switch {
+	case *bare:
 		if err := runBareDrain(ctx, *broker, *topic, o.timeout); err != nil {
 			fmt.Fprintln(os.Stderr, "bare drain:", err)
 			os.Exit(1)
 		}
 		return
+	case *ref:
+		if err := runReferenceProducer(ctx, *broker, *topic, *count); err != nil {
+			fmt.Fprintln(os.Stderr, "reference producer:", err)
+			os.Exit(1)
+		}
+		return
 	}
-	if o.runs < 1 || o.records < 1 || o.producerRecords < 1 || o.producerBatch < 1 || o.partitions < 1 {
-		fmt.Fprintln(os.Stderr, "bench: -runs, -records, -producer-records, -producer-batch and -partitions must be at least 1")
+
+	if *quick {
+		set := map[string]bool{}
+		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		quickDefaults(&o, set)
+	}
+	if o.sustainRuns == 0 {
+		o.sustainRuns = o.runs
+	}
+	o.skip = map[string]bool{}
+	for s := range strings.SplitSeq(*skip, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			o.skip[s] = true
+		}
+	}
+	if err := o.validate(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(2)
 	}
 	err := run(ctx, o)
@@ -88,33 +151,77 @@ func main() {
 	}
 }
 
-// sample is one measured run of one program.
-type sample struct {
-	records int64
-	wall    float64 // seconds from process start to done
-	cpu     float64 // CPU seconds of the process, user+system
-	rss     int64   // peak resident set, bytes
-	// Consumer only: seconds from process start to the first records read.
-	first float64
-	// CPU seconds the broker spent while this run lasted.
-	brokerCPU float64
+func quickDefaults(o *options, set map[string]bool) {
+	def := func(name string, apply func()) {
+		if !set[name] {
+			apply()
+		}
+	}
+	def("records", func() { o.records = 2_000_000 })
+	def("rss-small", func() { o.rssSmall = 1_000_000 })
+	def("rss-large", func() { o.rssLarge = 4_000_000 })
+	def("rss-runs", func() { o.rssRuns = 1 })
+	def("density2-records", func() { o.density2Records = 1_000_000 })
+	def("sustain", func() { o.sustain = 40 * time.Second })
+	def("sustain-runs", func() { o.sustainRuns = 1 })
+	def("producer-records", func() { o.producerRecords = 200_000 })
+	def("cap", func() { o.cap = 20 * time.Second })
+	def("producer-cap", func() { o.producerCap = 10 * time.Second })
+	def("bench-count", func() { o.benchCount = 1 })
 }
 
-func (s sample) rate() float64       { return float64(s.records) / s.wall }
-func (s sample) cpuPerM() float64    { return s.cpu / (float64(s.records) / 1e6) }
-func (s sample) brokerPerM() float64 { return s.brokerCPU / (float64(s.records) / 1e6) }
+func (o options) validate() error {
+	var errs []error
+	if o.runs < 1 || o.rssRuns < 0 || o.sustainRuns < 1 || o.benchCount < 1 {
+		errs = append(errs, errors.New("-runs and -bench-count must be at least 1, -rss-runs not negative"))
+	}
+	if o.records < 1 || o.rssSmall < 1 || o.rssLarge < 1 || o.density2Records < 1 || o.producerRecords < 1 {
+		errs = append(errs, errors.New("record counts must be at least 1"))
+	}
+	if o.density < 1 || o.density2 < 1 {
+		errs = append(errs, errors.New("-density and -density2 must be at least 1 record per minute"))
+	}
+	if o.partitions < 1 {
+		errs = append(errs, errors.New("-partitions must be at least 1"))
+	}
+	if o.sustain < 15*time.Second {
+		errs = append(errs, errors.New("-sustain must be at least 15s: a window must close while the producer runs"))
+	}
+	if o.cap <= 0 || o.producerCap <= 0 || o.poll <= 0 || o.timeout <= 0 {
+		errs = append(errs, errors.New("-cap, -producer-cap, -poll and -timeout must be positive"))
+	}
+	for s := range o.skip {
+		if !slices.Contains(sections(), s) {
+			errs = append(errs, fmt.Errorf("-skip %q: not one of %s", s, strings.Join(sections(), ", ")))
+		}
+	}
+	return errors.Join(errs...)
+}
 
 type bench struct {
 	o       options
 	dir     string // temporary directory: binaries, campaigns.csv, outputs
 	root    string // module root
-	self    string // this program, for the bare drain subprocess
-	logf    func(format string, args ...any)
+	self    string // this program, for its subprocess modes
 	loadavg []string
+	began   time.Time
+}
+
+func (b *bench) logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench %5.0fs: "+format+"\n", append([]any{time.Since(b.began).Seconds()}, args...)...)
+}
+
+// results is everything the report prints; a nil part was skipped.
+type results struct {
+	gobench  *goBenchResult
+	catchup  *catchupResult
+	rss      *rssResult
+	sustain  *sustainResult
+	producer *producerResult
 }
 
 func run(ctx context.Context, o options) error {
-	b := &bench{o: o, logf: func(format string, args ...any) { fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...) }}
+	b := &bench{o: o, began: time.Now()}
 	b.loadavg = append(b.loadavg, loadavg())
 	var err error
 	if b.root, err = moduleRoot(ctx); err != nil {
@@ -130,20 +237,40 @@ func run(ctx context.Context, o options) error {
 	// Children write into dir; stop them before it is removed.
 	defer procs.stopAll(5 * time.Second)
 
-	began := time.Now()
 	if err := b.build(ctx); err != nil {
 		return err
 	}
-	prod, err := b.producerRuns(ctx)
-	if err != nil {
+	if err := os.WriteFile(b.campaignsPath(), []byte(campaignsCSV()), 0o644); err != nil {
 		return err
 	}
-	cons, bare, preload, err := b.drainRuns(ctx)
-	if err != nil {
-		return err
+	var r results
+	if !o.skip["gobench"] {
+		if r.gobench, err = b.goBenchmarks(ctx); err != nil {
+			return fmt.Errorf("go benchmarks: %w", err)
+		}
+	}
+	if !o.skip["catchup"] {
+		if r.catchup, err = b.catchupMain(ctx); err != nil {
+			return fmt.Errorf("catch-up: %w", err)
+		}
+	}
+	if !o.skip["rss"] {
+		if r.rss, err = b.rssRuns(ctx, r.catchup); err != nil {
+			return fmt.Errorf("peak RSS: %w", err)
+		}
+	}
+	if !o.skip["sustain"] {
+		if r.sustain, err = b.sustained(ctx); err != nil {
+			return fmt.Errorf("sustained load: %w", err)
+		}
+	}
+	if !o.skip["producer"] {
+		if r.producer, err = b.producerRuns(ctx); err != nil {
+			return fmt.Errorf("producer: %w", err)
+		}
 	}
 	b.loadavg = append(b.loadavg, loadavg())
-	b.report(os.Stdout, prod, cons, bare, preload, time.Since(began))
+	b.report(os.Stdout, r, time.Since(b.began))
 	return nil
 }
 
@@ -161,32 +288,34 @@ func moduleRoot(ctx context.Context) (string, error) {
 	return filepath.Dir(mod), nil
 }
 
-// build compiles the three binaries once into the temporary directory.
+// build compiles the three binaries of this tree once into the temporary
+// directory, as users build them.
 func (b *bench) build(ctx context.Context) error {
-	b.logf("building devbroker, producer, consumer")
-	ctx, cancel := context.WithTimeout(ctx, b.o.timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", b.dir+string(os.PathSeparator), "./cmd/devbroker", "./cmd/producer", "./cmd/consumer")
-	cmd.Dir = b.root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build: %w\n%s", err, out)
+	b.logf("building devbroker, producer, consumer from %s", b.root)
+	c, err := start("go build", "go", []string{"build", "-o", b.dir + string(os.PathSeparator), "./cmd/devbroker", "./cmd/producer", "./cmd/consumer"},
+		os.Environ(), nil, b.root)
+	if err != nil {
+		return err
 	}
-	return nil
+	return c.wait(ctx, b.o.timeout)
 }
 
 func (b *bench) bin(name string) string { return filepath.Join(b.dir, name) }
 
-// startBroker runs a fresh development broker and waits until it listens.
+func (b *bench) campaignsPath() string { return filepath.Join(b.dir, "campaigns.csv") }
+
+// startBroker runs a fresh development broker on a free port and waits
+// until it listens.
 func (b *bench) startBroker(ctx context.Context) (*child, string, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, "", err
 	}
-	c, err := start("devbroker", b.bin("devbroker"), nil, map[string]string{
+	c, err := start("devbroker", b.bin("devbroker"), nil, childEnv(map[string]string{
 		"DEVBROKER_ADDR":       addr,
 		"DEVBROKER_PARTITIONS": strconv.Itoa(b.o.partitions),
 		"LOG_LEVEL":            "WARN",
-	}, nil)
+	}), nil, "")
 	if err != nil {
 		return nil, "", err
 	}
@@ -197,341 +326,12 @@ func (b *bench) startBroker(ctx context.Context) (*child, string, error) {
 	return c, addr, nil
 }
 
-// produce runs the producer binary until it has sent count records to topic
-// and checks that the topic grew by that many.
-func (b *bench) produce(ctx context.Context, addr, topic string, count int64) (sample, error) {
-	before, _, err := topicEnd(ctx, addr, topic)
-	if err != nil {
-		before = 0 // the topic does not exist yet
+// stopBroker stops a broker and reports an unclean exit.
+func stopBroker(c *child) error {
+	if err := c.stop(10 * time.Second); err != nil {
+		return fmt.Errorf("devbroker: %w", err)
 	}
-	p, err := start("producer", b.bin("producer"), []string{"-count", strconv.FormatInt(count, 10)}, map[string]string{
-		"KAFKA_SERVER":        addr,
-		"TOPIC_NAME":          topic,
-		"PRODUCER_INTERVAL":   "0",
-		"PRODUCER_BATCH_SIZE": strconv.Itoa(b.o.producerBatch),
-		"LOG_LEVEL":           "INFO",
-	}, nil)
-	if err != nil {
-		return sample{}, err
-	}
-	if err := p.wait(ctx, b.o.timeout); err != nil {
-		_ = p.stop(5 * time.Second)
-		return sample{}, err
-	}
-	b.dump(p)
-	s := sample{records: count, wall: p.exited.Sub(p.started).Seconds(), cpu: p.cpuSeconds(), rss: p.maxRSS()}
-	var stopped string
-	for _, l := range p.out.lines() {
-		if strings.Contains(l, `msg="producer stopped"`) {
-			stopped = l
-		}
-	}
-	if sent, failed := logInt(stopped, "sent"), logInt(stopped, "failed"); sent != count || failed != 0 {
-		return s, fmt.Errorf("producer sent %d and failed %d of %d records\n%s", sent, failed, count, p.out.tail())
-	}
-	after, _, err := topicEnd(ctx, addr, topic)
-	if err != nil {
-		return s, err
-	}
-	if after-before != count {
-		return s, fmt.Errorf("topic %s grew by %d records, want %d", topic, after-before, count)
-	}
-	return s, nil
-}
-
-// producerRuns measures the producer, each run against a fresh broker.
-func (b *bench) producerRuns(ctx context.Context) ([]sample, error) {
-	var out []sample
-	for i := range b.o.runs {
-		broker, addr, err := b.startBroker(ctx)
-		if err != nil {
-			return nil, err
-		}
-		s, err := b.produce(ctx, addr, "bench-producer", b.o.producerRecords)
-		if stopErr := broker.stop(10 * time.Second); err == nil && stopErr != nil {
-			err = fmt.Errorf("devbroker: %w", stopErr)
-		}
-		if err != nil {
-			return nil, err
-		}
-		b.logf("producer run %d/%d: %s records in %.2fs = %s rec/s, %.2f CPU-s/M, %s peak RSS",
-			i+1, b.o.runs, commas(s.records), s.wall, commas(int64(s.rate())), s.cpuPerM(), mib(s.rss))
-		out = append(out, s)
-	}
-	return out, nil
-}
-
-// drainRuns pre-loads one topic, then measures the consumer and the bare
-// drain on it, alternately, runs times each.
-func (b *bench) drainRuns(ctx context.Context) (cons, bare []sample, preload sample, err error) {
-	broker, addr, err := b.startBroker(ctx)
-	if err != nil {
-		return nil, nil, preload, err
-	}
-	defer broker.stop(10 * time.Second) //nolint:errcheck // best effort at the end
-	const topic = "bench-drain"
-	b.logf("pre-loading %s records into %s with the producer", commas(b.o.records), topic)
-	if preload, err = b.produce(ctx, addr, topic, b.o.records); err != nil {
-		return nil, nil, preload, fmt.Errorf("pre-load: %w", err)
-	}
-	n, parts, err := topicEnd(ctx, addr, topic)
-	if err != nil {
-		return nil, nil, preload, err
-	}
-	b.logf("pre-loaded %s records in %d partitions in %.1fs (%s rec/s); broker RSS now %s",
-		commas(n), parts, preload.wall, commas(int64(preload.rate())), mibLive(broker.cmd.Process.Pid))
-
-	src, err := os.ReadFile(filepath.Join(b.root, "data", "log_data", "input_data", "campaigns.csv"))
-	if err != nil {
-		return nil, nil, preload, err
-	}
-	campaignsPath := filepath.Join(b.dir, "campaigns.csv")
-	if err := os.WriteFile(campaignsPath, src, 0o644); err != nil {
-		return nil, nil, preload, err
-	}
-
-	for i := range b.o.runs {
-		c, err := b.consume(ctx, broker, addr, topic, n, campaignsPath, i)
-		if err != nil {
-			return nil, nil, preload, fmt.Errorf("consumer run %d: %w", i+1, err)
-		}
-		b.logf("consumer run %d/%d: %s records in %.2fs = %s rec/s (first record after %.2fs), %.2f CPU-s/M, %s peak RSS, broker %.2f CPU-s/M",
-			i+1, b.o.runs, commas(c.records), c.wall, commas(int64(c.rate())), c.first, c.cpuPerM(), mib(c.rss), c.brokerPerM())
-		cons = append(cons, c)
-
-		d, err := b.bareDrain(ctx, broker, addr, topic, n)
-		if err != nil {
-			return nil, nil, preload, fmt.Errorf("bare drain run %d: %w", i+1, err)
-		}
-		b.logf("bare drain run %d/%d: %s records in %.2fs = %s rec/s, %.2f CPU-s/M, %s peak RSS, broker %.2f CPU-s/M",
-			i+1, b.o.runs, commas(d.records), d.wall, commas(int64(d.rate())), d.cpuPerM(), mib(d.rss), d.brokerPerM())
-		bare = append(bare, d)
-	}
-	return cons, bare, preload, nil
-}
-
-// consume runs the consumer binary with a new group until it reports every
-// record of the topic read, and measures it just before stopping it.
-func (b *bench) consume(ctx context.Context, broker *child, addr, topic string, records int64, campaignsPath string, run int) (sample, error) {
-	metricsAddr, err := freeAddr()
-	if err != nil {
-		return sample{}, err
-	}
-	outDir := filepath.Join(b.dir, fmt.Sprintf("output-%d", run))
-	if err := os.MkdirAll(outDir, 0o755); err != nil {
-		return sample{}, err
-	}
-	// The consumer logs every batch with its running total; the line that
-	// reaches the topic's size is the moment every record has been read.
-	var mu sync.Mutex
-	var firstAt time.Time
-	allRead := make(chan time.Time, 1)
-	onLine := func(line string) {
-		n := logInt(line, "total.read")
-		if n <= 0 {
-			return
-		}
-		now := time.Now()
-		mu.Lock()
-		if firstAt.IsZero() {
-			firstAt = now
-		}
-		mu.Unlock()
-		if n >= records {
-			select {
-			case allRead <- now:
-			default:
-			}
-		}
-	}
-	brokerPid := broker.cmd.Process.Pid
-	brokerBefore, err := procCPU(brokerPid)
-	if err != nil {
-		return sample{}, err
-	}
-	c, err := start("consumer", b.bin("consumer"), nil, map[string]string{
-		"KAFKA_SERVER":       addr,
-		"TOPIC_NAME":         topic,
-		"CONSUMER_GROUP_ID":  fmt.Sprintf("bench-%d-%d-%d", os.Getpid(), time.Now().UnixNano(), run),
-		"STARTING_OFFSETS":   "earliest",
-		"CONSUMER_INTERVAL":  "100ms",
-		"CAMPAIGNS_CSV_PATH": campaignsPath,
-		"OUTPUT_DIR":         outDir,
-		"METRICS_ADDR":       metricsAddr,
-		"LOG_LEVEL":          "INFO",
-	}, onLine)
-	if err != nil {
-		return sample{}, err
-	}
-	defer c.stop(15 * time.Second) //nolint:errcheck // on the error paths only; see below
-	timer := time.NewTimer(b.o.timeout)
-	defer timer.Stop()
-	var doneAt time.Time
-	select {
-	case doneAt = <-allRead:
-	case <-c.done:
-		return sample{}, fmt.Errorf("consumer exited before reading every record: %v\n%s", c.err, c.out.tail())
-	case <-ctx.Done():
-		return sample{}, ctx.Err()
-	case <-timer.C:
-		return sample{}, fmt.Errorf("consumer did not read %d records within %v\n%s", records, b.o.timeout, c.out.tail())
-	}
-	pid := c.cmd.Process.Pid
-	cpu, err := procCPU(pid)
-	if err != nil {
-		return sample{}, err
-	}
-	rss, err := procHWM(pid)
-	if err != nil {
-		return sample{}, err
-	}
-	brokerAfter, err := procCPU(brokerPid)
-	if err != nil {
-		return sample{}, err
-	}
-	mu.Lock()
-	first := firstAt.Sub(c.started).Seconds()
-	mu.Unlock()
-	s := sample{records: records, wall: doneAt.Sub(c.started).Seconds(), cpu: cpu, rss: rss, first: first, brokerCPU: brokerAfter - brokerBefore}
-
-	// Cross-check with the consumer's own metrics (after the CPU reading,
-	// so that the scrape is not counted).
-	byOutcome, err := scrapeRecords(ctx, metricsAddr)
-	if err != nil {
-		return s, err
-	}
-	var read float64
-	for _, v := range byOutcome {
-		read += v
-	}
-	if int64(read) != records {
-		return s, fmt.Errorf("viewlog_consumer_records_total sums to %.0f, want %d", read, records)
-	}
-	if agg := byOutcome["aggregated"]; int64(agg) != records {
-		b.logf("warning: only %.0f of %d records aggregated: %v", agg, records, byOutcome)
-	}
-	if err := c.stop(15 * time.Second); err != nil {
-		return s, fmt.Errorf("consumer shutdown: %w\n%s", err, c.out.tail())
-	}
-	b.dump(c)
-	return s, nil
-}
-
-// bareDrain runs this program with -bare-drain as a subprocess, so that its
-// CPU time and peak RSS are measured the same way as the consumer's.
-func (b *bench) bareDrain(ctx context.Context, broker *child, addr, topic string, records int64) (sample, error) {
-	var mu sync.Mutex
-	var res *drainResult
-	onLine := func(line string) {
-		if !strings.HasPrefix(line, "{") {
-			return
-		}
-		var r drainResult
-		if json.Unmarshal([]byte(line), &r) == nil {
-			mu.Lock()
-			res = &r
-			mu.Unlock()
-		}
-	}
-	brokerPid := broker.cmd.Process.Pid
-	brokerBefore, err := procCPU(brokerPid)
-	if err != nil {
-		return sample{}, err
-	}
-	d, err := start("bare drain", b.self, []string{"-bare-drain", "-broker", addr, "-topic", topic, "-timeout", b.o.timeout.String()}, nil, onLine)
-	if err != nil {
-		return sample{}, err
-	}
-	if err := d.wait(ctx, b.o.timeout+10*time.Second); err != nil {
-		_ = d.stop(5 * time.Second)
-		return sample{}, err
-	}
-	brokerAfter, err := procCPU(brokerPid)
-	if err != nil {
-		return sample{}, err
-	}
-	b.dump(d)
-	mu.Lock()
-	defer mu.Unlock()
-	if res == nil {
-		return sample{}, fmt.Errorf("bare drain printed no result\n%s", d.out.tail())
-	}
-	if res.Records != records {
-		return sample{}, fmt.Errorf("bare drain read %d records, want %d", res.Records, records)
-	}
-	return sample{
-		records:   res.Records,
-		wall:      d.exited.Sub(d.started).Seconds(),
-		cpu:       d.cpuSeconds(),
-		rss:       d.maxRSS(),
-		brokerCPU: brokerAfter - brokerBefore,
-	}, nil
-}
-
-// scrapeRecords reads viewlog_consumer_records_total from the consumer's
-// metrics endpoint, summed by outcome.
-func scrapeRecords(ctx context.Context, addr string) (map[string]float64, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("scrape consumer metrics: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("scrape consumer metrics: %s", resp.Status)
-	}
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line, ok := strings.CutPrefix(sc.Text(), "viewlog_consumer_records_total{")
-		if !ok {
-			continue
-		}
-		labels, value, ok := strings.Cut(line, "} ")
-		if !ok {
-			continue
-		}
-		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
-		if err != nil {
-			return nil, fmt.Errorf("metric line %q: %w", line, err)
-		}
-		outcome := "unknown"
-		for l := range strings.SplitSeq(labels, ",") {
-			if o, ok := strings.CutPrefix(l, `outcome="`); ok {
-				outcome = strings.TrimSuffix(o, `"`)
-			}
-		}
-		out[outcome] += v
-	}
-	if err := sc.Err(); err != nil {
-		return nil, err
-	}
-	if len(out) == 0 {
-		return nil, errors.New("no viewlog_consumer_records_total in the consumer's metrics")
-	}
-	return out, nil
-}
-
-// logInt returns the integer value of key=N in a logfmt line, or -1.
-func logInt(line, key string) int64 {
-	i := strings.Index(line, " "+key+"=")
-	if i < 0 {
-		return -1
-	}
-	v := line[i+len(key)+2:]
-	if j := strings.IndexByte(v, ' '); j >= 0 {
-		v = v[:j]
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil {
-		return -1
-	}
-	return n
+	return nil
 }
 
 // dump prints a child's last output lines with -v.
@@ -539,106 +339,6 @@ func (b *bench) dump(c *child) {
 	if b.o.verbose {
 		fmt.Fprintf(os.Stderr, "--- %s ---\n%s\n", c.name, strings.Join(c.out.lines(), "\n"))
 	}
-}
-
-func (b *bench) report(w io.Writer, prod, cons, bare []sample, preload sample, took time.Duration) {
-	med := func(ss []sample, f func(sample) float64) float64 {
-		v := make([]float64, len(ss))
-		for i, s := range ss {
-			v[i] = f(s)
-		}
-		return median(v)
-	}
-	runs := func(ss []sample) string {
-		r := make([]string, len(ss))
-		for i, s := range ss {
-			r[i] = commas(int64(s.rate()))
-		}
-		return strings.Join(r, " ")
-	}
-	rate := func(s sample) float64 { return s.rate() }
-	cpu := func(s sample) float64 { return s.cpuPerM() }
-	rss := func(s sample) float64 { return float64(s.rss) }
-	line := func(name string, ss []sample) {
-		fmt.Fprintf(w, "%-40s median %10s rec/s %8.2f CPU-s/M %8s peak RSS   (runs: %s)\n",
-			name, commas(int64(med(ss, rate))), med(ss, cpu), mib(int64(med(ss, rss))), runs(ss))
-	}
-	// Ratios per run: the consumer and the bare drain of a run ran back to
-	// back, so they saw the same machine load.
-	tput := make([]float64, len(cons))
-	cpuRatio := make([]float64, len(cons))
-	for i := range cons {
-		tput[i] = cons[i].rate() / bare[i].rate()
-		cpuRatio[i] = cons[i].cpuPerM() / bare[i].cpuPerM()
-	}
-
-	fmt.Fprintf(w, "\nviewlog bench: medians of %d runs; %d CPUs, load average %s at start, %s at end; %s in all\n",
-		b.o.runs, runtime.NumCPU(), b.loadavg[0], b.loadavg[len(b.loadavg)-1], took.Round(time.Second))
-	fmt.Fprintln(w, strings.Repeat("-", 120))
-	line(fmt.Sprintf("producer (interval 0, batch %d)", b.o.producerBatch), prod)
-	line(fmt.Sprintf("consumer drain %s records", commas(b.o.records)), cons)
-	line("bare drain (Conn.ReadBatch)", bare)
-	fmt.Fprintf(w, "%-40s throughput %.2f   CPU per record %.2f   (medians of per-run ratios)\n",
-		"ratio consumer/bare", median(tput), median(cpuRatio))
-	fmt.Fprintln(w, strings.Repeat("-", 120))
-	first := func(s sample) float64 { return s.first }
-	steady := func(s sample) float64 { return float64(s.records) / (s.wall - s.first) }
-	broker := func(s sample) float64 { return s.brokerPerM() }
-	fmt.Fprintf(w, "consumer: first records read %.2fs after start; %s rec/s from then to the last record\n",
-		med(cons, first), commas(int64(med(cons, steady))))
-	fmt.Fprintf(w, "broker CPU-s/M while serving: consumer %.2f, bare drain %.2f\n", med(cons, broker), med(bare, broker))
-	fmt.Fprintf(w, "producer runs: %s records each, fresh broker per run; pre-load of the drain topic: %s rec/s\n",
-		commas(b.o.producerRecords), commas(int64(preload.rate())))
-	fmt.Fprintln(w, "CPU-s/M: CPU seconds (user+system, all threads) per million records. Shared machine: figures vary between runs.")
-}
-
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-// commas formats n with thousands separators.
-func commas(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var out []byte
-	for i := range len(s) {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			out = append(out, ',')
-		}
-		out = append(out, s[i])
-	}
-	if neg {
-		return "-" + string(out)
-	}
-	return string(out)
-}
-
-func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
-
-// mibLive is the current resident set of a live process, for information.
-func mibLive(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return "?"
-	}
-	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			if err == nil {
-				return mib(kb * 1024)
-			}
-		}
-	}
-	return "?"
 }
 
 func loadavg() string {
@@ -652,3 +352,5 @@ func loadavg() string {
 	}
 	return strings.Join(f[:3], " ")
 }
+
+func nproc() int { return runtime.NumCPU() }

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -52,14 +51,17 @@ func childEnv(extra map[string]string) []string {
 	return env
 }
 
-// start runs path with args and the given environment. onLine, if not nil,
-// gets every line the process writes to stderr or stdout.
-func start(name, path string, args []string, env map[string]string, onLine func(string)) (*child, error) {
+// start runs path with args in dir ("" for the bench's own) and the given
+// environment. onLine, if not nil, gets every line the process writes to
+// stderr or stdout.
+func start(name, path string, args, env []string, onLine func(string), dir string) (*child, error) {
 	cmd := exec.Command(path, args...)
-	cmd.Env = childEnv(env)
+	cmd.Env = env
+	cmd.Dir = dir
 	// Its own process group, so that a Ctrl-C on the terminal reaches only
-	// the bench, which then stops the children in order; and killed if the
-	// bench dies without cleaning up.
+	// the bench, which then stops the children in order, grandchildren
+	// included (go test runs a test binary); and killed if the bench dies
+	// without cleaning up.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	c := &child{name: name, cmd: cmd, out: &lineWriter{onLine: onLine}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = c.out, c.out
@@ -106,14 +108,16 @@ func (c *child) stop(grace time.Duration) error {
 		return c.err
 	default:
 	}
-	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	// The whole process group: the child and anything it started.
+	pgid := -c.cmd.Process.Pid
+	_ = syscall.Kill(pgid, syscall.SIGTERM)
 	t := time.NewTimer(grace)
 	defer t.Stop()
 	select {
 	case <-c.done:
 		return c.err
 	case <-t.C:
-		_ = c.cmd.Process.Kill()
+		_ = syscall.Kill(pgid, syscall.SIGKILL)
 		<-c.done
 		return fmt.Errorf("%s did not exit within %v of SIGTERM; killed", c.name, grace)
 	}
@@ -140,59 +144,37 @@ func (c *child) cpuSeconds() float64 {
 	return (ps.UserTime() + ps.SystemTime()).Seconds()
 }
 
-// maxRSS is the peak resident set of an exited child, in bytes.
-func (c *child) maxRSS() int64 {
-	if ru, ok := c.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		return ru.Maxrss * 1024 // kilobytes on Linux
-	}
-	return 0
+// peakRSS is the peak resident set (VmHWM) of a live child, in bytes.
+// wait4's ru_maxrss is no use for this: Linux starts it from the resident
+// set of the address space the child had before exec, which Go's os/exec
+// shares with the parent (CLONE_VM), so every child would report at least
+// the bench's own size.
+func (c *child) peakRSS() (int64, error) {
+	return procStatus(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid), "VmHWM")
 }
 
-// clockTicks is USER_HZ, the unit of /proc/<pid>/stat times: 100 on every
-// Linux architecture Go supports.
-const clockTicks = 100
-
-// procCPU is the user+system CPU time a live process has used so far, all
-// threads together, from /proc/<pid>/stat.
-func procCPU(pid int) (float64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// The command name is in parentheses and may hold spaces; the fields
-	// after it start at field 3 (state). utime and stime are fields 14, 15.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
-	}
-	return float64(ut+st) / clockTicks, nil
+// rss is the resident set of a live child, in bytes.
+func (c *child) rss() (int64, error) {
+	return procStatus(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid), "VmRSS")
 }
 
-// procHWM is the peak resident set (VmHWM) of a live process, in bytes.
-func procHWM(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+// procStatus reads a kB line (VmHWM, VmRSS) of a /proc status file, in
+// bytes.
+func procStatus(path, key string) (int64, error) {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0, err
 	}
 	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(line, key+":"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 			if err != nil {
-				return 0, fmt.Errorf("VmHWM %q: %w", v, err)
+				return 0, fmt.Errorf("%s: %s %q: %w", path, key, v, err)
 			}
 			return kb * 1024, nil
 		}
 	}
-	return 0, fmt.Errorf("/proc/%d/status: no VmHWM", pid)
+	return 0, fmt.Errorf("%s: no %s", path, key)
 }
 
 // lineWriter splits what a child writes into lines.
