@@ -62,9 +62,8 @@ func run(ctx context.Context, args []string, environ map[string]string, stderr i
 		return err
 	}
 	reg := metrics.NewRegistry()
-	w := client.NewWriter(kafkaio.WriterConfig{Topic: cfg.Topic, BatchSize: cfg.BatchSize})
 	p := producer.New(producer.Config{Interval: cfg.IntervalDuration(), BatchSize: cfg.BatchSize, Count: *count},
-		log, w, producer.NewGenerator(rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))), time.Now, reg)
+		log, producer.KafkaWriter(client, cfg.Topic), producer.NewGenerator(rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))), time.Now, reg)
 
 	g, gctx := errgroup.WithContext(ctx)
 	runCtx, done := context.WithCancel(gctx)
@@ -75,9 +74,5 @@ func run(ctx context.Context, args []string, environ map[string]string, stderr i
 	if cfg.MetricsAddr != "" {
 		g.Go(func() error { return metrics.Serve(runCtx, log, cfg.MetricsAddr, reg) })
 	}
-	err = g.Wait()
-	if cerr := w.Close(); cerr != nil {
-		log.Error("flush on close", "err", cerr)
-	}
-	return err
+	return g.Wait()
 }

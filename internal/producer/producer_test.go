@@ -3,13 +3,14 @@ package producer
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 
@@ -48,54 +49,84 @@ func TestGenerator(t *testing.T) {
 	}
 }
 
-// oversize makes every third full batch carry one message larger than the
-// broker accepts (the producer's retry of the rest has 9).
+// oversize makes every 30th message handed to it larger than the broker
+// accepts. The messages handed again after kafka-go refused one (its
+// MessageTooLargeError's Remaining) are not counted twice.
 type oversize struct {
-	w       *kafka.Writer
-	batches atomic.Int64
+	Writer
+	handed int
+	retry  bool
 }
 
 func (o *oversize) WriteMessages(ctx context.Context, msgs ...kafka.Message) error {
-	if len(msgs) == 10 && o.batches.Add(1)%3 == 0 {
-		msgs[0].Value = bytes.Repeat([]byte("x"), 2<<20)
+	if !o.retry {
+		for i := range msgs {
+			if o.handed++; o.handed%30 == 0 {
+				msgs[i].Value = bytes.Repeat([]byte("x"), 2<<20)
+			}
+		}
 	}
-	return o.w.WriteMessages(ctx, msgs...)
+	err := o.Writer.WriteMessages(ctx, msgs...)
+	o.retry = errors.As(err, new(kafka.MessageTooLargeError))
+	return err
 }
 
 // A message the broker cannot take is reported with its reason and counted;
-// the producer carries on with the next batches. Against a real
-// Kafka-protocol broker (kfake, in process).
+// the producer carries on with the others, whether it sends without pause
+// (the 90 records in one hand-over) or in batches of 10 per interval.
+// Against a real Kafka-protocol broker (kfake, in process).
 func TestRejectedMessageIsReportedAndProducerContinues(t *testing.T) {
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(3))
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"interval 0", Config{BatchSize: 10, Count: 90}},
+		{"interval 1ms", Config{Interval: time.Millisecond, BatchSize: 10, Count: 90}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(3))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cluster.Close()
+			var logs bytes.Buffer
+			log := slog.New(slog.NewTextHandler(&logs, nil))
+			client, err := kafkaio.NewClient(kafkaio.ClientConfig{Brokers: cluster.ListenAddrs()}, log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer client.Close()
+			newWriter := func(complete func([]kafka.Message, error)) Writer {
+				return &oversize{Writer: KafkaWriter(client, "views")(complete)}
+			}
+			reg := prometheus.NewRegistry()
+			p := New(tc.cfg, log, newWriter, NewGenerator(rand.New(rand.NewPCG(3, 4))), time.Now, reg)
+			if err := p.Run(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			// 90 records, of which the 30th, 60th and 90th were too large.
+			if s := p.Stats(); s.Failed != 3 || s.Sent != 87 {
+				t.Fatalf("stats %+v, want 87 sent and 3 failed", s)
+			}
+			if got := metricValues(t, reg, "viewlog_producer_records_total"); got["result=sent"] != 87 || got["result=failed"] != 3 {
+				t.Fatalf("viewlog_producer_records_total %v, want 87 sent and 3 failed", got)
+			}
+			if !strings.Contains(logs.String(), "records not delivered") || !strings.Contains(strings.ToLower(logs.String()), "too large") {
+				t.Fatalf("failure not reported with its reason:\n%s", logs.String())
+			}
+			if total := brokerRecords(t, cluster.ListenAddrs()[0], "views"); total != 87 {
+				t.Fatalf("broker holds %d records, want 87", total)
+			}
+		})
 	}
-	defer cluster.Close()
-	var logs bytes.Buffer
-	log := slog.New(slog.NewTextHandler(&logs, nil))
-	client, err := kafkaio.NewClient(kafkaio.ClientConfig{Brokers: cluster.ListenAddrs()}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	w := client.NewWriter(kafkaio.WriterConfig{Topic: "views", BatchSize: 10})
-	defer w.Close()
+}
 
-	p := New(Config{BatchSize: 10, Count: 90}, log, &oversize{w: w}, NewGenerator(rand.New(rand.NewPCG(3, 4))), time.Now, nil)
-	if err := p.Run(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	s := p.Stats()
-	// 9 batches of 10; batches 3, 6 and 9 each had one message too large.
-	if s.Failed != 3 || s.Sent != 87 {
-		t.Fatalf("stats %+v, want 87 sent and 3 failed", s)
-	}
-	if !strings.Contains(logs.String(), "records not delivered") || !strings.Contains(strings.ToLower(logs.String()), "too large") {
-		t.Fatalf("failure not reported with its reason:\n%s", logs.String())
-	}
+// brokerRecords is how many records topic's three partitions hold.
+func brokerRecords(t *testing.T, addr, topic string) int64 {
+	t.Helper()
 	var total int64
 	for part := range 3 {
-		c, err := kafka.DialLeader(t.Context(), "tcp", cluster.ListenAddrs()[0], "views", part)
+		c, err := kafka.DialLeader(t.Context(), "tcp", addr, topic, part)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -106,7 +137,34 @@ func TestRejectedMessageIsReportedAndProducerContinues(t *testing.T) {
 		}
 		total += last
 	}
-	if total != 87 {
-		t.Fatalf("broker holds %d records, want 87", total)
+	return total
+}
+
+// metricValues gathers the series of the counter or gauge name from reg, by
+// their labels ("result=sent"); a histogram's series give their count.
+func metricValues(t *testing.T, reg *prometheus.Registry, name string) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
 	}
+	vals := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, l.GetName()+"="+l.GetValue())
+			}
+			switch {
+			case m.GetCounter() != nil:
+				vals[strings.Join(labels, ",")] = m.GetCounter().GetValue()
+			case m.GetHistogram() != nil:
+				vals[strings.Join(labels, ",")] = float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	return vals
 }
