@@ -29,18 +29,19 @@ const twoDigits = "00010203040506070809" +
 	"90919293949596979899"
 
 // appendView appends the JSON of a view as record.Marshal writes it. start
-// and end are Unix seconds.
-func appendView(dst []byte, ts *stamper, id *[16]byte, start, end, bannerID int64, campaignID int32) []byte {
+// and end are Unix seconds, formatted by their own stampers so that each
+// remembers its last second; campaignID is in decimal.
+func appendView(dst []byte, startTS, endTS *stamper, id *[16]byte, start, end, bannerID int64, campaignID []byte) []byte {
 	dst = append(dst, `{"view_id":"`...)
 	dst = appendUUID(dst, id)
 	dst = append(dst, `","start_timestamp":"`...)
-	dst = ts.append(dst, start)
+	dst = startTS.append(dst, start)
 	dst = append(dst, `","end_timestamp":"`...)
-	dst = ts.append(dst, end)
+	dst = endTS.append(dst, end)
 	dst = append(dst, `","banner_id":`...)
 	dst = strconv.AppendInt(dst, bannerID, 10)
 	dst = append(dst, `,"campaign_id":`...)
-	dst = strconv.AppendInt(dst, int64(campaignID), 10)
+	dst = append(dst, campaignID...)
 	return append(dst, '}')
 }
 
@@ -57,18 +58,23 @@ func appendUUID(dst []byte, id *[16]byte) []byte {
 }
 
 // stamper appends Unix seconds as RFC 3339 in UTC, "2006-01-02T15:04:05Z".
-// It remembers the date of the last day it formatted: a producer's records
-// all fall on the same day but for a few minutes after midnight, and the
+// It remembers the last second it formatted and the date of the last day:
+// the end timestamps of a chunk of records are one second, their starts
+// fall on the same day but for a few minutes after midnight, and the
 // calendar arithmetic costs more than the rest of the record. Years outside
 // 0000-9999, which time.Format writes in other forms, go through
 // time.Format. The zero value is ready to use.
 type stamper struct {
-	day  int64    // days since 1970-01-01 of date, if known
-	date [11]byte // "2006-01-02T"
+	sec  int64    // the second in text, if set
+	text [20]byte // "2006-01-02T15:04:05Z"
+	day  int64    // days since 1970-01-01 of text's date, if set
 	set  bool
 }
 
 func (s *stamper) append(dst []byte, sec int64) []byte {
+	if s.set && sec == s.sec {
+		return append(dst, s.text[:]...)
+	}
 	day, secOfDay := sec/86400, sec%86400
 	if secOfDay < 0 {
 		day--
@@ -79,19 +85,21 @@ func (s *stamper) append(dst []byte, sec int64) []byte {
 		if y < 0 || y > 9999 {
 			return time.Unix(sec, 0).UTC().AppendFormat(dst, timestampLayout)
 		}
-		s.date = [11]byte{
+		copy(s.text[:11], []byte{
 			twoDigits[2*(y/100)], twoDigits[2*(y/100)+1], twoDigits[2*(y%100)], twoDigits[2*(y%100)+1], '-',
 			twoDigits[2*m], twoDigits[2*m+1], '-',
 			twoDigits[2*d], twoDigits[2*d+1], 'T',
-		}
-		s.day, s.set = day, true
+		})
+		s.day = day
 	}
 	hh, mm, ss := secOfDay/3600, secOfDay/60%60, secOfDay%60
-	dst = append(dst, s.date[:]...)
-	return append(dst,
+	copy(s.text[11:], []byte{
 		twoDigits[2*hh], twoDigits[2*hh+1], ':',
 		twoDigits[2*mm], twoDigits[2*mm+1], ':',
-		twoDigits[2*ss], twoDigits[2*ss+1], 'Z')
+		twoDigits[2*ss], twoDigits[2*ss+1], 'Z',
+	})
+	s.sec, s.set = sec, true
+	return append(dst, s.text[:]...)
 }
 
 // civil converts days since 1970-01-01 to a proleptic Gregorian date (Howard

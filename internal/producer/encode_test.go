@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math"
 	"math/rand/v2"
+	"strconv"
 	"testing"
 	"time"
 
@@ -61,8 +62,10 @@ func TestAppendTimestampEveryDay(t *testing.T) {
 		s   stamper
 	)
 	for day := from; day < to; day++ {
-		// Each second once with the day remembered and once not.
-		for _, sec := range []int64{day*86400 + rng.Int64N(86400), day*86400 + rng.Int64N(86400)} {
+		// A second of a new day, the same second again, and another of
+		// the same day.
+		first := day*86400 + rng.Int64N(86400)
+		for _, sec := range []int64{first, first, day*86400 + rng.Int64N(86400)} {
 			buf = s.append(buf[:0], sec)
 			if want := time.Unix(sec, 0).UTC().Format(timestampLayout); string(buf) != want {
 				t.Fatalf("%d: got %s, want %s", sec, buf, want)
@@ -84,17 +87,18 @@ func FuzzAppendView(f *testing.F) {
 		// covers (0000-9999, and as far before 0000); the rest are only
 		// kept within what time.Unix takes without overflowing.
 		const years10k = 253402300800
-		var s stamper
-		checkAppendView(t, &s, &id, start%years10k, end%years10k, bannerID, campaignID)
-		checkAppendView(t, &s, &id, start%(1<<60), end%(1<<60), bannerID, campaignID)
-		// The same day again, with the date remembered.
-		checkAppendView(t, &s, &id, start%(1<<60)+1, end%(1<<60)-1, bannerID, campaignID)
+		var s, e stamper
+		checkAppendView(t, &s, &e, &id, start%years10k, end%years10k, bannerID, campaignID)
+		checkAppendView(t, &s, &e, &id, start%(1<<60), end%(1<<60), bannerID, campaignID)
+		// The same seconds and days again, remembered.
+		checkAppendView(t, &s, &e, &id, start%(1<<60), end%(1<<60), bannerID, campaignID)
+		checkAppendView(t, &s, &e, &id, start%(1<<60)+1, end%(1<<60)-1, bannerID, campaignID)
 	})
 }
 
-func checkAppendView(t *testing.T, s *stamper, id *[16]byte, start, end, bannerID int64, campaignID int32) {
+func checkAppendView(t *testing.T, s, e *stamper, id *[16]byte, start, end, bannerID int64, campaignID int32) {
 	t.Helper()
-	got := appendView(nil, s, id, start, end, bannerID, campaignID)
+	got := appendView(nil, s, e, id, start, end, bannerID, strconv.AppendInt(nil, int64(campaignID), 10))
 	want, err := record.Marshal(record.View{
 		ViewID:         uuid.UUID(*id).String(),
 		StartTimestamp: time.Unix(start, 0),

@@ -1,6 +1,7 @@
 package producer
 
 import (
+	"encoding/binary"
 	"math/rand/v2"
 	"strconv"
 	"time"
@@ -24,8 +25,8 @@ type Generator struct {
 	rng *rand.Rand
 	// keys are the campaign ids in decimal, the records' keys, made once:
 	// the writer only reads them, so every record of a campaign shares one.
-	keys  [][]byte
-	stamp stamper
+	keys       [][]byte
+	start, end stamper
 }
 
 // NewGenerator returns a generator drawing from rng.
@@ -52,12 +53,8 @@ func (g *Generator) next() draw {
 	// A version 4 UUID from the generator's own source, so that a seeded
 	// generator is reproducible, and cheap: crypto/rand per record would
 	// cost more than the rest of the record together.
-	for i := 0; i < 16; i += 8 {
-		v := g.rng.Uint64()
-		for j := range 8 {
-			d.id[i+j] = byte(v >> (8 * j))
-		}
-	}
+	binary.LittleEndian.PutUint64(d.id[:8], g.rng.Uint64())
+	binary.LittleEndian.PutUint64(d.id[8:], g.rng.Uint64())
 	d.id[6] = d.id[6]&0x0f | 0x40
 	d.id[8] = d.id[8]&0x3f | 0x80
 	d.bannerID = 1 + g.rng.Int64N(100000)
@@ -88,6 +85,6 @@ func (g *Generator) View(end time.Time) record.View {
 func (g *Generator) Append(dst []byte, end time.Time) ([]byte, []byte) {
 	d := g.next()
 	e := end.Unix() // whole seconds, as View's truncation
-	dst = appendView(dst, &g.stamp, &d.id, e-d.duration, e, d.bannerID, CampaignIDs[d.campaign])
+	dst = appendView(dst, &g.start, &g.end, &d.id, e-d.duration, e, d.bannerID, g.keys[d.campaign])
 	return dst, g.keys[d.campaign]
 }
