@@ -36,6 +36,7 @@ type health struct {
 	lastFail   time.Time
 	lastErr    error // of the most recent completion: nil if it succeeded
 	inFlight   int64
+	abandoned  bool // Run stopped waiting for the records in flight
 	// waitingSince is the last moment the writer completed something (or
 	// took something when nothing was in flight), while records are in
 	// flight; zero when none are.
@@ -67,19 +68,27 @@ func (h *health) stopped() {
 	h.mu.Unlock()
 }
 
-func (h *health) handed(now time.Time, n int) {
+func (h *health) handed(now time.Time, n int64) {
 	h.mu.Lock()
 	if h.inFlight == 0 {
 		h.waitingSince = now
 	}
-	h.inFlight += int64(n)
+	h.inFlight += n
 	h.mu.Unlock()
 }
 
-func (h *health) completed(now time.Time, n int, err error) {
+// completed records that the writer completed n records, and calls account
+// to count them, both under the lock so that abandon counts every record
+// once. It returns false, and does nothing, if Run has abandoned the
+// records in flight.
+func (h *health) completed(now time.Time, n int64, err error, account func()) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.inFlight -= int64(n)
+	if h.abandoned {
+		return false
+	}
+	account()
+	h.inFlight -= n
 	h.waitingSince = time.Time{}
 	if h.inFlight > 0 {
 		h.waitingSince = now
@@ -87,9 +96,22 @@ func (h *health) completed(now time.Time, n int, err error) {
 	h.lastErr = err
 	if err != nil {
 		h.lastFail = now
-		return
+		return true
 	}
 	h.lastAck = now
+	return true
+}
+
+// abandon gives up on the records in flight and returns how many there
+// were; later completions are ignored.
+func (h *health) abandon() int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.abandoned = true
+	n := h.inFlight
+	h.inFlight = 0
+	h.waitingSince = time.Time{}
+	return n
 }
 
 func (h *health) ready(now time.Time) error {

@@ -7,7 +7,9 @@ package producer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -86,10 +88,20 @@ type Producer struct {
 	gen       *Generator
 	now       func() time.Time
 
-	// free holds chunks whose records have all completed; made counts the
-	// chunks allocated so far (only Run's goroutine touches it).
-	free chan *chunk
-	made int
+	chunks chunkPool
+	// window is the most chunks in flight: maxChunks at interval 0; else
+	// two intervals' batches, so that a batch can still be in flight when
+	// the next is due, but a broker that stops answering does not collect
+	// a long queue of small batches that each take seconds to fail.
+	window int
+	// drainTimeout is drainTimeout but in tests.
+	drainTimeout time.Duration
+	// failing says whether the writer's latest completion was a failure.
+	// While it is, one chunk at a time is in flight: kafka-go retries each
+	// partition's batches one after another, so a full window of small
+	// batches failing slowly against an unreachable broker would hold up
+	// Ctrl-C for minutes.
+	failing atomic.Bool
 
 	sent, failed atomic.Int64
 	records      *prometheus.CounterVec
@@ -134,11 +146,15 @@ func New(cfg Config, log *slog.Logger, newWriter NewWriter, gen *Generator, now 
 	}
 	p := &Producer{
 		cfg: cfg, log: log, newWriter: newWriter, gen: gen, now: now,
-		free:        make(chan *chunk, maxChunks),
+		chunks:      chunkPool{returned: make(chan struct{}, 1)},
 		records:     records,
 		sentRecords: records.WithLabelValues("sent"),
 		failRecords: records.WithLabelValues("failed"),
 		latency:     latency,
+	}
+	p.window, p.drainTimeout = maxChunks, drainTimeout
+	if cfg.Interval > 0 {
+		p.window = min(maxChunks, 2*((cfg.BatchSize+chunkRecords-1)/chunkRecords))
 	}
 	p.health.init(cfg.Interval)
 	return p
@@ -154,6 +170,12 @@ func (p *Producer) Stats() Stats {
 // acknowledged or has failed, so that Ctrl-C loses nothing silently: what
 // is in flight when ctx is done is still delivered, and counted. Delivery
 // failures are logged and counted; Run carries on after them.
+//
+// Records the broker has not answered for within drainTimeout of stopping
+// are counted as failed, and Run returns without closing the writer:
+// kafka-go retries a batch until its attempts are used up and offers no
+// way to cancel that, so the writer's goroutines are left to end with the
+// process.
 func (p *Producer) Run(ctx context.Context) error {
 	w := p.newWriter(p.complete)
 	p.health.looped(p.now())
@@ -163,12 +185,41 @@ func (p *Producer) Run(ctx context.Context) error {
 		p.flat(ctx, w)
 	}
 	p.health.stopped()
-	// Close sends what the writer still holds and waits for every
-	// completion, so the totals below are final.
-	err := w.Close()
+	var err error
+	if p.drain() {
+		err = w.Close() // nothing left to send: it returns at once
+	}
 	s := p.Stats()
 	p.log.Info("producer stopped", "sent", s.Sent, "failed", s.Failed)
 	return err
+}
+
+// drainTimeout bounds how long a stopped producer waits for the broker to
+// answer for the records in flight. A healthy broker answers within
+// milliseconds; against one that is down, the writer gives up on a batch
+// after a few seconds of retries, but each partition's batches are retried
+// one after another.
+const drainTimeout = 10 * time.Second
+
+// drain waits until the writer has completed every record handed to it,
+// for at most drainTimeout; the writer sends its last, partial batches
+// after its batch timeout. It reports whether everything completed; if
+// not, what is still in flight is counted as failed.
+func (p *Producer) drain() bool {
+	deadline := time.NewTimer(p.drainTimeout)
+	defer deadline.Stop()
+	for p.chunks.inFlight() > 0 {
+		select {
+		case <-p.chunks.returned:
+		case <-deadline.C:
+			n := p.health.abandon()
+			p.failed.Add(n)
+			p.failRecords.Add(float64(n))
+			p.log.Error("records not delivered", "count", n, "reason", fmt.Sprintf("no answer from the broker within %v of stopping", p.drainTimeout))
+			return false
+		}
+	}
+	return true
 }
 
 // flat generates without pause, as fast as the writer takes records.
@@ -238,29 +289,76 @@ func (p *Producer) send(ctx context.Context, w Writer, n int) bool {
 	}
 	c.handed = now
 	c.pending.Store(int64(n))
-	p.health.handed(now, n)
+	p.health.handed(now, int64(n))
 	p.hand(ctx, w, c.msgs[:n])
 	p.health.looped(now)
 	return true
 }
 
-// chunk returns a free chunk, a new one while fewer than maxChunks exist,
-// or waits for one to come free. It returns nil if ctx is done first.
+// chunk returns a chunk to fill: a free one or a new one, once fewer than
+// the window's chunks are in flight. It returns nil if ctx is done first.
 func (p *Producer) chunk(ctx context.Context) *chunk {
-	select {
-	case c := <-p.free:
-		return c
-	default:
+	for {
+		window := p.window
+		if p.failing.Load() {
+			window = 1
+		}
+		if c := p.chunks.take(window); c != nil {
+			return c
+		}
+		select {
+		case <-p.chunks.returned:
+		case <-ctx.Done():
+			return nil
+		}
 	}
-	if p.made < maxChunks {
-		p.made++
-		return &chunk{msgs: make([]kafka.Message, chunkRecords), ends: make([]int, 0, chunkRecords)}
-	}
-	select {
-	case c := <-p.free:
-		return c
-	case <-ctx.Done():
+}
+
+// chunkPool holds the chunks whose records have all completed, and counts
+// those in flight.
+type chunkPool struct {
+	mu       sync.Mutex
+	free     []*chunk
+	out      int // in flight: taken and not yet put back
+	made     int
+	returned chan struct{} // signalled when a chunk comes back
+}
+
+// take returns a chunk if fewer than window are in flight, or nil.
+func (cp *chunkPool) take(window int) *chunk {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	if cp.out >= window {
 		return nil
+	}
+	var c *chunk
+	switch n := len(cp.free); {
+	case n > 0:
+		c, cp.free = cp.free[n-1], cp.free[:n-1]
+	case cp.made < maxChunks:
+		cp.made++
+		c = &chunk{msgs: make([]kafka.Message, chunkRecords), ends: make([]int, 0, chunkRecords)}
+	default:
+		return nil
+	}
+	cp.out++
+	return c
+}
+
+func (cp *chunkPool) inFlight() int {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	return cp.out
+}
+
+func (cp *chunkPool) put(c *chunk) {
+	cp.mu.Lock()
+	cp.free = append(cp.free, c)
+	cp.out--
+	cp.mu.Unlock()
+	select {
+	case cp.returned <- struct{}{}:
+	default: // a signal is pending already; one taker wakes to it
 	}
 }
 
@@ -298,15 +396,21 @@ func (p *Producer) hand(ctx context.Context, w Writer, msgs []kafka.Message) {
 func (p *Producer) complete(msgs []kafka.Message, err error) {
 	n := int64(len(msgs))
 	now := p.now()
-	if err == nil {
-		p.sent.Add(n)
-		p.sentRecords.Add(float64(n))
-	} else {
+	if !p.health.completed(now, n, err, func() {
+		if err == nil {
+			p.sent.Add(n)
+			p.sentRecords.Add(float64(n))
+			return
+		}
 		p.failed.Add(n)
 		p.failRecords.Add(float64(n))
+	}) {
+		return // counted as failed when Run stopped waiting for them
+	}
+	if err != nil {
 		p.log.Error("records not delivered", "count", n, "reason", err)
 	}
-	p.health.completed(now, len(msgs), err)
+	p.failing.Store(err != nil)
 	// A writer's batch holds the messages of a few chunks, in the order
 	// they were handed over: release each chunk once per run of them.
 	var c *chunk
@@ -335,5 +439,5 @@ func (p *Producer) release(c *chunk, n int64, err error, now time.Time) {
 	if !c.failed.Swap(false) {
 		p.latency.Observe(now.Sub(c.handed).Seconds())
 	}
-	p.free <- c // never blocks: the channel holds every chunk there is
+	p.chunks.put(c)
 }

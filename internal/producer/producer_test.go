@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -79,9 +81,12 @@ func TestRejectedMessageIsReportedAndProducerContinues(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		cfg  Config
+		// latencies is how many batches are observed in the send latency:
+		// those whose every record was acknowledged.
+		latencies float64
 	}{
-		{"interval 0", Config{BatchSize: 10, Count: 90}},
-		{"interval 1ms", Config{Interval: time.Millisecond, BatchSize: 10, Count: 90}},
+		{"interval 0", Config{BatchSize: 10, Count: 90}, 0},
+		{"interval 1ms", Config{Interval: time.Millisecond, BatchSize: 10, Count: 90}, 6},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(3))
@@ -111,6 +116,9 @@ func TestRejectedMessageIsReportedAndProducerContinues(t *testing.T) {
 			if got := metricValues(t, reg, "viewlog_producer_records_total"); got["result=sent"] != 87 || got["result=failed"] != 3 {
 				t.Fatalf("viewlog_producer_records_total %v, want 87 sent and 3 failed", got)
 			}
+			if got := metricValues(t, reg, "viewlog_producer_send_latency_seconds")[""]; got != tc.latencies {
+				t.Fatalf("send latency observed %v batches, want %v", got, tc.latencies)
+			}
 			if !strings.Contains(logs.String(), "records not delivered") || !strings.Contains(strings.ToLower(logs.String()), "too large") {
 				t.Fatalf("failure not reported with its reason:\n%s", logs.String())
 			}
@@ -118,6 +126,150 @@ func TestRejectedMessageIsReportedAndProducerContinues(t *testing.T) {
 				t.Fatalf("broker holds %d records, want 87", total)
 			}
 		})
+	}
+}
+
+// counting counts the messages handed to it.
+type counting struct {
+	Writer
+	handed atomic.Int64
+}
+
+func (c *counting) WriteMessages(ctx context.Context, msgs ...kafka.Message) error {
+	c.handed.Add(int64(len(msgs)))
+	return c.Writer.WriteMessages(ctx, msgs...)
+}
+
+// Stopping the producer (Ctrl-C, SIGTERM) while it sends at full speed
+// loses nothing: the records in flight are delivered before Run returns,
+// and every record generated is counted as sent or failed.
+func TestStopDeliversWhatIsInFlight(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	client, err := kafkaio.NewClient(kafkaio.ClientConfig{Brokers: cluster.ListenAddrs()}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	var w *counting
+	newWriter := func(complete func([]kafka.Message, error)) Writer {
+		w = &counting{Writer: KafkaWriter(client, "views")(complete)}
+		return w
+	}
+	p := New(Config{BatchSize: 10}, log, newWriter, NewGenerator(rand.New(rand.NewPCG(3, 4))), time.Now, nil)
+	ctx, stop := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for p.Stats().Sent < 10_000 {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %+v after 30s", p.Stats())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	stop()
+	atStop := p.Stats()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	s := p.Stats()
+	if handed := w.handed.Load(); s.Sent+s.Failed != handed || s.Failed != 0 {
+		t.Fatalf("handed %d records to the writer, counted %+v", handed, s)
+	}
+	if s.Sent <= atStop.Sent {
+		t.Fatalf("nothing was in flight when stopped (%+v then, %+v at the end): the case was not exercised", atStop, s)
+	}
+	if total := brokerRecords(t, cluster.ListenAddrs()[0], "views"); total != s.Sent {
+		t.Fatalf("broker holds %d records, producer counted %d sent", total, s.Sent)
+	}
+}
+
+// Ready says whether the broker takes the records: not before the first
+// acknowledgement, yes while they are acknowledged, no once the broker is
+// gone, with the reason.
+func TestReadyFollowsTheBroker(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	client, err := kafkaio.NewClient(kafkaio.ClientConfig{Brokers: cluster.ListenAddrs()}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	p := New(Config{Interval: 10 * time.Millisecond, BatchSize: 5}, log, KafkaWriter(client, "views"), NewGenerator(rand.New(rand.NewPCG(3, 4))), time.Now, nil)
+	if err := p.Ready(); err == nil {
+		t.Fatal("ready before anything was sent")
+	}
+	ctx, stop := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	waitUntil(t, "ready", func() bool { return p.Ready() == nil })
+	if err := p.Live(); err != nil {
+		t.Fatalf("running, yet %v", err)
+	}
+	cluster.Close()
+	waitUntil(t, "not ready once the broker is gone", func() bool { return p.Ready() != nil })
+	if err := p.Ready(); !strings.Contains(err.Error(), "last send failed") {
+		t.Fatalf("reason %q", err)
+	}
+	// Stopping does not wait for the broker much longer than it takes
+	// the writer to give up on a batch or two.
+	stopped := time.Now()
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(stopped); took > drainTimeout {
+		t.Fatalf("stopping took %v", took)
+	}
+	if s := p.Stats(); s.Failed == 0 || s.Sent == 0 {
+		t.Fatalf("stats %+v, want some sent and some failed", s)
+	}
+}
+
+// silent takes messages and never completes them, as a writer stuck on a
+// broker that accepts connections but never answers.
+type silent struct{}
+
+func (silent) WriteMessages(context.Context, ...kafka.Message) error { return nil }
+func (silent) Close() error                                          { panic("Close would wait for the broker forever") }
+
+// A producer stopped while the broker does not answer returns after
+// drainTimeout, with the records in flight counted as failed.
+func TestStopGivesUpOnASilentBroker(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	p := New(Config{BatchSize: 10, Count: 5000}, slog.New(slog.NewTextHandler(io.Discard, nil)),
+		func(func([]kafka.Message, error)) Writer { return silent{} }, NewGenerator(rand.New(rand.NewPCG(3, 4))), time.Now, reg)
+	p.drainTimeout = 50 * time.Millisecond
+	if err := p.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if s := p.Stats(); s.Sent != 0 || s.Failed != 5000 {
+		t.Fatalf("stats %+v, want 5000 failed", s)
+	}
+	if got := metricValues(t, reg, "viewlog_producer_records_total"); got["result=failed"] != 5000 {
+		t.Fatalf("viewlog_producer_records_total %v, want 5000 failed", got)
+	}
+	if err := p.Ready(); err == nil {
+		t.Fatal("ready, though nothing was acknowledged")
+	}
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not %s after 30s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
