@@ -31,15 +31,16 @@ type Writer interface {
 	Close() error
 }
 
-// NewWriter makes the writer a producer sends with, reporting to complete.
-type NewWriter func(complete func(msgs []kafka.Message, err error)) Writer
+// NewWriter makes the writer a producer sends with: it puts at most
+// batchSize records in one produce request, and reports to complete.
+type NewWriter func(batchSize int, complete func(msgs []kafka.Message, err error)) Writer
 
 // KafkaWriter makes the producer's writers from client: kafka-go Writers on
 // topic, asynchronous, with client's transport and the pipeline's
 // partitioning and acknowledgement settings.
 func KafkaWriter(client *kafkaio.Client, topic string) NewWriter {
-	return func(complete func([]kafka.Message, error)) Writer {
-		return client.NewWriter(kafkaio.WriterConfig{Topic: topic, BatchSize: requestRecords, Completion: complete})
+	return func(batchSize int, complete func([]kafka.Message, error)) Writer {
+		return client.NewWriter(kafkaio.WriterConfig{Topic: topic, BatchSize: batchSize, Completion: complete})
 	}
 }
 
@@ -50,9 +51,10 @@ func KafkaWriter(client *kafkaio.Client, topic string) NewWriter {
 // one to be full when it leaves: maxChunks*chunkRecords (about 32,000
 // records, 13 MB with their buffers) keeps several requests' worth queued
 // for each of a few dozen partitions. requestRecords caps a produce request
-// (with kafkaio's 1 MiB cap on its bytes): larger requests cost the broker
-// and the client less per record, but kafka-go allocates each request's
-// message list at this size, full or not.
+// at interval 0 (with kafkaio's 1 MiB cap on its bytes): larger requests
+// cost the broker and the client less per record, but kafka-go allocates
+// each request's message list at this size, full or not, so at an interval
+// the cap is the batch size.
 const (
 	chunkRecords   = 1024
 	maxChunks      = 32
@@ -177,7 +179,7 @@ func (p *Producer) Stats() Stats {
 // way to cancel that, so the writer's goroutines are left to end with the
 // process.
 func (p *Producer) Run(ctx context.Context) error {
-	w := p.newWriter(p.complete)
+	w := p.newWriter(p.requestRecords(), p.complete)
 	p.health.looped(p.now())
 	if p.cfg.Interval > 0 {
 		p.paced(ctx, w)
@@ -220,6 +222,14 @@ func (p *Producer) drain() bool {
 		}
 	}
 	return true
+}
+
+// requestRecords is the most records the writer puts in one request.
+func (p *Producer) requestRecords() int {
+	if p.cfg.Interval > 0 {
+		return min(requestRecords, max(p.cfg.BatchSize, 1))
+	}
+	return requestRecords
 }
 
 // flat generates without pause, as fast as the writer takes records.

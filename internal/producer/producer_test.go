@@ -101,8 +101,8 @@ func TestRejectedMessageIsReportedAndProducerContinues(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer client.Close()
-			newWriter := func(complete func([]kafka.Message, error)) Writer {
-				return &oversize{Writer: KafkaWriter(client, "views")(complete)}
+			newWriter := func(batchSize int, complete func([]kafka.Message, error)) Writer {
+				return &oversize{Writer: KafkaWriter(client, "views")(batchSize, complete)}
 			}
 			reg := prometheus.NewRegistry()
 			p := New(tc.cfg, log, newWriter, NewGenerator(rand.New(rand.NewPCG(3, 4))), time.Now, reg)
@@ -156,8 +156,8 @@ func TestStopDeliversWhatIsInFlight(t *testing.T) {
 	}
 	defer client.Close()
 	var w *counting
-	newWriter := func(complete func([]kafka.Message, error)) Writer {
-		w = &counting{Writer: KafkaWriter(client, "views")(complete)}
+	newWriter := func(batchSize int, complete func([]kafka.Message, error)) Writer {
+		w = &counting{Writer: KafkaWriter(client, "views")(batchSize, complete)}
 		return w
 	}
 	p := New(Config{BatchSize: 10}, log, newWriter, NewGenerator(rand.New(rand.NewPCG(3, 4))), time.Now, nil)
@@ -246,7 +246,7 @@ func (silent) Close() error                                          { panic("Cl
 func TestStopGivesUpOnASilentBroker(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	p := New(Config{BatchSize: 10, Count: 5000}, slog.New(slog.NewTextHandler(io.Discard, nil)),
-		func(func([]kafka.Message, error)) Writer { return silent{} }, NewGenerator(rand.New(rand.NewPCG(3, 4))), time.Now, reg)
+		func(int, func([]kafka.Message, error)) Writer { return silent{} }, NewGenerator(rand.New(rand.NewPCG(3, 4))), time.Now, reg)
 	p.drainTimeout = 50 * time.Millisecond
 	if err := p.Run(t.Context()); err != nil {
 		t.Fatal(err)
