@@ -77,8 +77,11 @@ type Config struct {
 
 // Stats is what the producer did.
 type Stats struct {
-	Sent   int64 // acknowledged by the broker
-	Failed int64 // given up on, by the writer after its retries or before sending
+	Sent int64 // acknowledged by the broker
+	// Failed records were given up on: by the writer, after its retries
+	// or before sending, or by Run, when the broker had not answered
+	// for them within drainTimeout of stopping.
+	Failed int64
 }
 
 // Producer generates views and writes them. Run drives it; Stats, Ready and
@@ -106,7 +109,6 @@ type Producer struct {
 	failing atomic.Bool
 
 	sent, failed atomic.Int64
-	records      *prometheus.CounterVec
 	sentRecords  prometheus.Counter
 	failRecords  prometheus.Counter
 	latency      prometheus.Histogram
@@ -149,7 +151,6 @@ func New(cfg Config, log *slog.Logger, newWriter NewWriter, gen *Generator, now 
 	p := &Producer{
 		cfg: cfg, log: log, newWriter: newWriter, gen: gen, now: now,
 		chunks:      chunkPool{returned: make(chan struct{}, 1)},
-		records:     records,
 		sentRecords: records.WithLabelValues("sent"),
 		failRecords: records.WithLabelValues("failed"),
 		latency:     latency,
@@ -297,11 +298,11 @@ func (p *Producer) send(ctx context.Context, w Writer, n int) bool {
 		c.msgs[i] = kafka.Message{Key: c.msgs[i].Key, Value: c.values[start:end:end], WriterData: c}
 		start = end
 	}
-	c.handed = now
 	c.pending.Store(int64(n))
-	p.health.handed(now, int64(n))
+	c.handed = p.now()
+	p.health.handed(c.handed, int64(n))
 	p.hand(ctx, w, c.msgs[:n])
-	p.health.looped(now)
+	p.health.looped(p.now())
 	return true
 }
 
@@ -374,7 +375,7 @@ func (cp *chunkPool) put(c *chunk) {
 
 // handTimeout bounds handing records over: the writer looks up the topic's
 // partitions first, which waits for the broker when they are not cached.
-const handTimeout = 30 * time.Second
+const handTimeout = 10 * time.Second
 
 // hand gives msgs to w. kafka-go refuses a whole call when one message
 // exceeds its request size limit; that message fails and the others are

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -231,6 +232,43 @@ func TestReadyFollowsTheBroker(t *testing.T) {
 	}
 	if s := p.Stats(); s.Failed == 0 || s.Sent == 0 {
 		t.Fatalf("stats %+v, want some sent and some failed", s)
+	}
+}
+
+// At an interval the producer sends PRODUCER_BATCH_SIZE records per
+// interval, batches larger than its chunks included: never faster.
+func TestPaced(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	client, err := kafkaio.NewClient(kafkaio.ClientConfig{Brokers: cluster.ListenAddrs()}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	for i, cfg := range []Config{
+		{Interval: 40 * time.Millisecond, BatchSize: 10, Count: 100},     // 10 batches
+		{Interval: 200 * time.Millisecond, BatchSize: 2500, Count: 5000}, // 2 batches of 3 chunks
+	} {
+		topic := fmt.Sprintf("paced-%d", i)
+		p := New(cfg, log, KafkaWriter(client, topic), NewGenerator(rand.New(rand.NewPCG(3, 4))), time.Now, nil)
+		began := time.Now()
+		if err := p.Run(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		batches := cfg.Count / int64(cfg.BatchSize)
+		if took, least := time.Since(began), time.Duration(batches-1)*cfg.Interval; took < least {
+			t.Errorf("%+v: %d batches in %v, want at least %v", cfg, batches, took, least)
+		}
+		if s := p.Stats(); s.Sent != cfg.Count || s.Failed != 0 {
+			t.Errorf("%+v: stats %+v", cfg, s)
+		}
+		if total := brokerRecords(t, cluster.ListenAddrs()[0], topic); total != cfg.Count {
+			t.Errorf("%+v: broker holds %d records", cfg, total)
+		}
 	}
 }
 
