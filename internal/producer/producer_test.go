@@ -193,6 +193,9 @@ func TestStopDeliversWhatIsInFlight(t *testing.T) {
 // acknowledgement, yes while they are acknowledged, no once the broker is
 // gone, with the reason.
 func TestReadyFollowsTheBroker(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits about 6 s for kafka-go to give up on a broker that is gone")
+	}
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(3))
 	if err != nil {
 		t.Fatal(err)
