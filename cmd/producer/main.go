@@ -1,6 +1,7 @@
 // Command producer emits simulated ad view events to Kafka. Settings come
 // from the environment (see README); -count bounds the run for tests and
-// benchmarks.
+// benchmarks. `producer healthcheck` checks a running producer's liveness
+// probe and exits 0 or 1, for container healthchecks.
 package main
 
 import (
@@ -12,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -31,13 +33,31 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
+		if err := healthcheck(ctx, nil); err != nil {
+			fmt.Fprintln(os.Stderr, "producer healthcheck:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(ctx, os.Args[1:], nil, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "producer:", err)
 		os.Exit(1)
 	}
 }
 
-// run wires the producer. environ nil means the process environment.
+// healthcheck asks the producer serving on METRICS_ADDR whether it is live.
+func healthcheck(ctx context.Context, environ map[string]string) error {
+	cfg, err := config.LoadProducer(environ)
+	if err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	if cfg.MetricsAddr == config.MetricsOff {
+		return errors.New("METRICS_ADDR=off: the producer serves no health probe")
+	}
+	return probe.Check(ctx, cfg.MetricsAddr, "/healthz")
+}
+
 // run wires the producer. environ nil means the process environment. Logs go
 // to stderr; when the producer stops, what it sent and what failed go to
 // stdout as one JSON object, for scripts and tests.
@@ -56,47 +76,47 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout, 
 		return fmt.Errorf("configuration:\n%w", err)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel.Level()}))
-	log.Info("producer starting", "brokers", cfg.Brokers, "topic", cfg.Topic, "interval", cfg.IntervalDuration(), "batch_size", cfg.BatchSize, "count", *count)
-
 	client, err := kafkaio.NewClient(kafkaio.ClientConfig{Brokers: cfg.Brokers}, log)
 	if err != nil {
 		return err
 	}
 	defer client.Close()
-	if err := client.WaitForBroker(ctx, cfg.MaxRetries, time.Duration(cfg.RetryDelay)); err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return err
-	}
 	reg := metrics.NewRegistry()
-	w := client.NewWriter(kafkaio.WriterConfig{Topic: cfg.Topic, BatchSize: cfg.BatchSize})
 	p := producer.New(producer.Config{Interval: cfg.IntervalDuration(), BatchSize: cfg.BatchSize, Count: *count},
-		log, w, producer.NewGenerator(rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))), time.Now, reg)
+		log, producer.KafkaWriter(client, cfg.Topic), producer.NewGenerator(rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))), time.Now, reg)
+
+	// The HTTP server comes first, so that the probes answer while the
+	// broker is awaited; a taken port stops the program now.
+	var ln net.Listener
+	if cfg.MetricsAddr != config.MetricsOff {
+		if ln, err = httpserve.Listen(cfg.MetricsAddr); err != nil {
+			return err
+		}
+	}
+	log.Info("producer starting", "brokers", cfg.Brokers, "topic", cfg.Topic, "interval", cfg.IntervalDuration(),
+		"batch_size", cfg.BatchSize, "count", *count, "http", cfg.MetricsAddr)
 
 	g, gctx := errgroup.WithContext(ctx)
 	runCtx, done := context.WithCancel(gctx)
-	g.Go(func() error {
-		defer done()
-		return p.Run(runCtx)
-	})
-	if cfg.MetricsAddr != config.MetricsOff {
-		ln, err := httpserve.Listen(cfg.MetricsAddr)
-		if err != nil {
-			done()
-			_ = g.Wait()
-			return err
-		}
+	defer done()
+	if ln != nil {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", metrics.Handler(reg))
-		mux.Handle("GET /healthz", probe.Handler(func() error { return nil }))
-		mux.Handle("GET /readyz", probe.Handler(func() error { return nil }))
+		mux.Handle("GET /healthz", probe.Handler(p.Live))
+		mux.Handle("GET /readyz", probe.Handler(p.Ready))
 		g.Go(func() error { return httpserve.Serve(runCtx, log, ln, mux) })
 	}
+	g.Go(func() error {
+		defer done()
+		if err := client.WaitForBroker(runCtx, cfg.MaxRetries, time.Duration(cfg.RetryDelay)); err != nil {
+			if runCtx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		return p.Run(runCtx)
+	})
 	err = g.Wait()
-	if cerr := w.Close(); cerr != nil {
-		log.Error("flush on close", "err", cerr)
-	}
 	if jerr := json.NewEncoder(stdout).Encode(p.Stats()); jerr != nil {
 		err = errors.Join(err, fmt.Errorf("write totals: %w", jerr))
 	}

@@ -29,8 +29,8 @@ func testClient(t *testing.T, partitions int) (*Client, []string) {
 	return c, cluster.ListenAddrs()
 }
 
-// produce writes msgs to partition 0 of topic, in batches of batch.
-func produce(t *testing.T, c *Client, topic string, msgs []kafka.Message, batch int) {
+// produceTo0 writes msgs to partition 0 of topic, in batches of batch.
+func produceTo0(t *testing.T, c *Client, topic string, msgs []kafka.Message, batch int) {
 	t.Helper()
 	w := c.NewWriter(WriterConfig{Topic: topic, BatchSize: batch})
 	w.Balancer = kafka.BalancerFunc(func(kafka.Message, ...int) int { return 0 })
@@ -60,7 +60,7 @@ func TestPartitionReader(t *testing.T) {
 		msgs = append(msgs, kafka.Message{Key: fmt.Appendf(nil, "k%d", i), Value: []byte(v),
 			Headers: []kafka.Header{{Key: "h", Value: fmt.Appendf(nil, "%d", i)}}})
 	}
-	produce(t, c, topic, msgs, 250)
+	produceTo0(t, c, topic, msgs, 250)
 
 	g, err := c.NewGroup(GroupConfig{Topic: topic, GroupID: "g", SessionTimeout: 10 * time.Second})
 	if err != nil {
