@@ -52,7 +52,7 @@ func (c *Client) WaitForBroker(ctx context.Context, retries int, delay time.Dura
 		if retries > 0 && attempt >= retries {
 			return fmt.Errorf("broker %v not reachable after %d attempts: %w", brokers, attempt, err)
 		}
-		log.Warn("broker not reachable, retrying", "brokers", brokers, "attempt", attempt, "retry_in", delay, "reason", reason, "err", err)
+		log.Warn("connecting to the broker failed, retrying", "brokers", brokers, "attempt", attempt, "retry_in", delay, "reason", reason, "err", err)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

@@ -191,7 +191,7 @@ func (c *Client) ensureTopic(ctx context.Context, spec TopicSpec) error {
 	var kerr kafka.Error
 	switch {
 	case err == nil:
-		c.log.Info("created topic", "topic", spec.Name, "partitions", partitions, "replication_factor", rf, "configs", spec.Configs)
+		c.log.Info("created topic", "topic", spec.Name, "partitions", partitions, "replication_factor", rf, "configs", tc.ConfigEntries)
 		c.awaitTopic(ctx, spec.Name)
 		return nil
 	case errors.Is(err, kafka.TopicAlreadyExists):
