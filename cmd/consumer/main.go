@@ -57,16 +57,35 @@ func run(ctx context.Context, environ map[string]string, stderr io.Writer) error
 		"interval", time.Duration(cfg.Interval), "campaigns", table.Len(), "output", cfg.OutputDir,
 		"dead_letter_topic", deadLetterTopic(cfg))
 
-	client, err := kafkaio.NewClient(kafkaio.ClientConfig{Brokers: cfg.Brokers}, log)
+	client, err := kafkaio.NewClient(cfg.ClientConfig(), log)
 	if err != nil {
 		return err
 	}
 	defer client.Close()
-	if err := client.WaitForBroker(ctx, 0, time.Second); err != nil {
-		if ctx.Err() != nil {
-			return nil
+	if cfg.TLSInsecureSkipVerify {
+		log.Warn(config.InsecureSkipVerifyWarning)
+	}
+	// The metrics endpoint serves from before the broker wait, so that a
+	// consumer stuck on refused credentials or certificates shows it
+	// (viewlog_kafka_connect_errors_total).
+	reg := metrics.NewRegistry()
+	reg.MustRegister(client.Metrics())
+	g, gctx := errgroup.WithContext(ctx)
+	runCtx, done := context.WithCancel(gctx)
+	defer func() { done(); _ = g.Wait() }()
+	if cfg.MetricsAddr != "" {
+		g.Go(func() error { return metrics.Serve(runCtx, log, cfg.MetricsAddr, reg) })
+	}
+	if err := client.WaitForBroker(runCtx, 0, time.Second); err != nil {
+		return startFailed(ctx, done, g, err)
+	}
+	// On a cluster that does not create topics on demand, a missing
+	// dead-letter topic would stall the first batch with a rejected
+	// record; creating it here, or failing here, says so at once.
+	if cfg.DeadLetter {
+		if err := client.EnsureTopic(runCtx, cfg.DeadLetterTopicSpec(), 0, time.Second); err != nil {
+			return startFailed(ctx, done, g, err)
 		}
-		return err
 	}
 	group, err := client.NewGroup(kafkaio.GroupConfig{
 		Topic:          cfg.Topic,
@@ -88,7 +107,6 @@ func run(ctx context.Context, environ map[string]string, stderr io.Writer) error
 		}()
 		dead = w
 	}
-	reg := metrics.NewRegistry()
 	c := consumer.New(consumer.Config{
 		Topic:           cfg.Topic,
 		Window:          window.Config{Size: time.Duration(cfg.Window), WatermarkDelay: time.Duration(cfg.WatermarkDelay)},
@@ -96,18 +114,27 @@ func run(ctx context.Context, environ map[string]string, stderr io.Writer) error
 		MaxBatchRecords: cfg.MaxBatchRecords,
 	}, log, group, table, sink, dead, consumer.NewMetrics(reg))
 
-	g, gctx := errgroup.WithContext(ctx)
-	runCtx, done := context.WithCancel(gctx)
 	g.Go(func() error {
 		defer done()
 		return c.Run(runCtx)
 	})
-	if cfg.MetricsAddr != "" {
-		g.Go(func() error { return metrics.Serve(runCtx, log, cfg.MetricsAddr, reg) })
-	}
 	err = g.Wait()
 	t := c.Totals()
 	log.Info("consumer stopped", "total", t.LogValue())
+	return err
+}
+
+// startFailed is what run returns when the start was cut short by err: the
+// metrics server's own error if that is what stopped it, nothing on an
+// interrupt, else err.
+func startFailed(ctx context.Context, done context.CancelFunc, g *errgroup.Group, err error) error {
+	done()
+	if werr := g.Wait(); werr != nil {
+		return werr
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
 	return err
 }
 

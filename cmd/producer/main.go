@@ -50,12 +50,23 @@ func run(ctx context.Context, args []string, environ map[string]string, stderr i
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel.Level()}))
 	log.Info("producer starting", "brokers", cfg.Brokers, "topic", cfg.Topic, "interval", cfg.IntervalDuration(), "batch_size", cfg.BatchSize, "count", *count)
 
-	client, err := kafkaio.NewClient(kafkaio.ClientConfig{Brokers: cfg.Brokers}, log)
+	client, err := kafkaio.NewClient(cfg.ClientConfig(), log)
 	if err != nil {
 		return err
 	}
 	defer client.Close()
+	if cfg.TLSInsecureSkipVerify {
+		log.Warn(config.InsecureSkipVerifyWarning)
+	}
 	if err := client.WaitForBroker(ctx, cfg.MaxRetries, time.Duration(cfg.RetryDelay)); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	// Created here, with TOPIC_PARTITIONS and TOPIC_REPLICATION_FACTOR, on
+	// clusters that do not create topics on first use.
+	if err := client.EnsureTopic(ctx, cfg.TopicSpec(), cfg.MaxRetries, time.Duration(cfg.RetryDelay)); err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}

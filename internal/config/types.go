@@ -161,3 +161,9 @@ func validListen(addr string) bool {
 	n, err := strconv.Atoi(port)
 	return err == nil && n >= 0 && n <= 65535
 }
+
+const replicationForms = "-1 (the broker's default.replication.factor) or 1 to 32767"
+
+// validReplicationFactor accepts -1 (the broker's default) or a count that
+// fits Kafka's int16.
+func validReplicationFactor(n int) bool { return n == -1 || n >= 1 && n <= 32767 }
