@@ -1,7 +1,10 @@
 // Package kafkaio is the pipeline's Kafka I/O, built on segmentio/kafka-go:
-// waiting for the broker, a producer-side writer tuned for small batches, and
-// a consumer group that fetches each assigned partition directly and commits
-// offsets together with a metadata string.
+// waiting for the broker (and saying why it refuses: credentials,
+// certificates, or a security protocol it does not speak), creating the
+// topics a program needs, a producer-side writer tuned for small batches,
+// and a consumer group that fetches each assigned partition directly and
+// commits offsets together with a metadata string. One Client, made from one
+// ClientConfig, builds every connection.
 //
 // The consumer side does not use kafka-go's Reader. The Reader offers no way
 // to attach metadata to a commit, hides rebalances, and can hand out messages
