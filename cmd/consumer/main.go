@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -69,7 +68,7 @@ func run(ctx context.Context, environ map[string]string, stdout, stderr io.Write
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel.Level()}))
+	log := cfg.LogFormat.Logger(stderr, cfg.LogLevel)
 	table, err := campaigns.LoadFile(cfg.CampaignsPath)
 	if err != nil {
 		return err
@@ -87,9 +86,21 @@ func run(ctx context.Context, environ map[string]string, stdout, stderr io.Write
 		log.Info("removed what interrupted writes left", "output", store.String(), "count", n)
 	}
 
-	// The HTTP server comes first, so that the probes answer while the
-	// broker is awaited; a taken port stops the program now.
+	client, err := kafkaio.NewClient(cfg.ClientConfig(), log)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	if cfg.TLSInsecureSkipVerify {
+		log.Warn(config.InsecureSkipVerifyWarning)
+	}
+
+	// The HTTP server comes first, so that the probes and the connection
+	// errors (viewlog_kafka_connect_errors_total: a consumer stuck on
+	// refused credentials shows it) answer while the broker is awaited;
+	// a taken port stops the program now.
 	reg := metrics.NewRegistry()
+	reg.MustRegister(client.Metrics())
 	health := consumer.NewHealth(time.Duration(cfg.Interval), time.Now)
 	status := consumer.NewStatus(cfg.Topic, cfg.GroupID, health, func() consumer.CampaignsInfo {
 		return consumer.CampaignsInfo{Version: 1, Count: table.Len(), LoadedAt: loadedAt.UTC()}
@@ -123,16 +134,22 @@ func run(ctx context.Context, environ map[string]string, stdout, stderr io.Write
 	var totals consumer.Counts
 	g.Go(func() error {
 		defer done()
-		client, err := kafkaio.NewClient(kafkaio.ClientConfig{Brokers: cfg.Brokers}, log)
-		if err != nil {
-			return err
-		}
-		defer client.Close()
 		if err := client.WaitForBroker(runCtx, 0, time.Second); err != nil {
 			if runCtx.Err() != nil {
 				return nil
 			}
 			return err
+		}
+		// On a cluster that does not create topics on demand, a missing
+		// dead-letter topic would stall the first batch with a rejected
+		// record; creating it here, or failing here, says so at once.
+		if cfg.DeadLetter {
+			if err := client.EnsureTopic(runCtx, cfg.DeadLetterTopicSpec(), 0, time.Second); err != nil {
+				if runCtx.Err() != nil {
+					return nil
+				}
+				return err
+			}
 		}
 		group, err := client.NewGroup(kafkaio.GroupConfig{
 			Topic:          cfg.Topic,

@@ -1,7 +1,9 @@
 // Command devbroker runs a single-node Kafka-protocol broker for development
 // and tests (franz-go's kfake). Topics are created on first use with
-// DEVBROKER_PARTITIONS partitions. Unless DEVBROKER_DATA_DIR is set it keeps
-// everything in memory: stopping it loses every record and committed offset.
+// DEVBROKER_PARTITIONS partitions, unless DEVBROKER_AUTO_CREATE_TOPICS=false.
+// Unless DEVBROKER_DATA_DIR is set it keeps everything in memory: stopping it
+// loses every record and committed offset. The DEVBROKER_SASL_* and
+// DEVBROKER_TLS_* settings make it a secured cluster, as managed ones are.
 package main
 
 import (
@@ -12,9 +14,12 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/viewlog/viewlog/internal/config"
 )
@@ -33,10 +38,9 @@ func run(ctx context.Context, environ map[string]string, stderr io.Writer) error
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel.Level()}))
+	log := cfg.LogFormat.Logger(stderr, cfg.LogLevel)
 	opts := []kfake.Opt{
 		kfake.NumBrokers(1),
-		kfake.AllowAutoTopicCreation(),
 		kfake.DefaultNumPartitions(cfg.Partitions),
 		// kfake binds 127.0.0.1:<port>; listen where asked instead. The
 		// address it advertises is the one it listens on.
@@ -47,6 +51,7 @@ func run(ctx context.Context, environ map[string]string, stderr io.Writer) error
 	if cfg.DataDir != "" {
 		opts = append(opts, kfake.DataDir(cfg.DataDir))
 	}
+	opts = append(opts, securityOpts(cfg)...)
 	cluster, err := kfake.NewCluster(opts...)
 	if err != nil {
 		return fmt.Errorf("start broker on %s: %w", cfg.Addr, err)
@@ -55,11 +60,76 @@ func run(ctx context.Context, environ map[string]string, stderr io.Writer) error
 	if cfg.DataDir != "" {
 		storage = "persisted in " + cfg.DataDir
 	}
-	log.Info("development broker listening", "addr", cluster.ListenAddrs()[0], "default_partitions", cfg.Partitions, "storage", storage)
+	log.Info("development broker listening", "addr", cluster.ListenAddrs()[0], "default_partitions", cfg.Partitions, "storage", storage,
+		"auto_create_topics", cfg.AutoCreateTopics, "security", security(cfg))
 	<-ctx.Done()
 	cluster.Close()
 	log.Info("development broker stopped")
 	return nil
+}
+
+// securityOpts are the kfake options for TLS, SASL users and ACLs, and
+// topic auto-creation.
+func securityOpts(cfg config.DevBroker) []kfake.Opt {
+	var opts []kfake.Opt
+	if cfg.AutoCreateTopics {
+		opts = append(opts, kfake.AllowAutoTopicCreation())
+	}
+	if t := cfg.TLS(); t != nil {
+		opts = append(opts, kfake.TLS(t))
+	}
+	if !cfg.SASL() {
+		return opts
+	}
+	opts = append(opts, kfake.EnableSASL())
+	if len(cfg.SuperUsers) > 0 {
+		opts = append(opts, kfake.EnableACLs())
+	}
+	for _, m := range cfg.SASLMechanisms {
+		for _, u := range cfg.SASLUsers {
+			if len(cfg.SuperUsers) == 0 || slices.Contains(cfg.SuperUsers, u.Name) {
+				opts = append(opts, kfake.Superuser(string(m), u.Name, u.Password.Reveal()))
+			} else {
+				opts = append(opts, kfake.User(string(m), u.Name, u.Password.Reveal(), applicationACLs...))
+			}
+		}
+	}
+	return opts
+}
+
+// applicationACLs are what a managed cluster typically grants an
+// application's account: every topic and group, but no topic creation.
+// A DENY wins over any ALLOW.
+var applicationACLs = []kfake.ACL{
+	{Resource: kmsg.ACLResourceTypeTopic, Name: "*", Pattern: kmsg.ACLResourcePatternTypeLiteral, Operation: kmsg.ACLOperationAll, Allow: true},
+	{Resource: kmsg.ACLResourceTypeTopic, Name: "*", Pattern: kmsg.ACLResourcePatternTypeLiteral, Operation: kmsg.ACLOperationCreate, Allow: false},
+	{Resource: kmsg.ACLResourceTypeGroup, Name: "*", Pattern: kmsg.ACLResourcePatternTypeLiteral, Operation: kmsg.ACLOperationAll, Allow: true},
+	{Resource: kmsg.ACLResourceTypeCluster, Name: "kafka-cluster", Pattern: kmsg.ACLResourcePatternTypeLiteral, Operation: kmsg.ACLOperationDescribe, Allow: true},
+	{Resource: kmsg.ACLResourceTypeCluster, Name: "kafka-cluster", Pattern: kmsg.ACLResourcePatternTypeLiteral, Operation: kmsg.ACLOperationIdempotentWrite, Allow: true},
+}
+
+// security describes the listener for the start-up log line.
+func security(cfg config.DevBroker) string {
+	var parts []string
+	switch {
+	case cfg.TLS() != nil && cfg.TLS().ClientCAs != nil:
+		parts = append(parts, "TLS with client certificates")
+	case cfg.TLS() != nil:
+		parts = append(parts, "TLS")
+	default:
+		parts = append(parts, "plaintext")
+	}
+	if cfg.SASL() {
+		names := make([]string, len(cfg.SASLUsers))
+		for i, u := range cfg.SASLUsers {
+			names[i] = u.Name
+		}
+		parts = append(parts, fmt.Sprintf("SASL %v for %v", cfg.SASLMechanisms, names))
+		if len(cfg.SuperUsers) > 0 {
+			parts = append(parts, fmt.Sprintf("ACLs: only %v may create topics", cfg.SuperUsers))
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 // kfakeLogger bridges kfake's logger to slog at debug level: kfake logs

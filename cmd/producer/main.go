@@ -11,7 +11,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -75,13 +74,17 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout, 
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel.Level()}))
-	client, err := kafkaio.NewClient(kafkaio.ClientConfig{Brokers: cfg.Brokers}, log)
+	log := cfg.LogFormat.Logger(stderr, cfg.LogLevel)
+	client, err := kafkaio.NewClient(cfg.ClientConfig(), log)
 	if err != nil {
 		return err
 	}
 	defer client.Close()
+	if cfg.TLSInsecureSkipVerify {
+		log.Warn(config.InsecureSkipVerifyWarning)
+	}
 	reg := metrics.NewRegistry()
+	reg.MustRegister(client.Metrics())
 	p := producer.New(producer.Config{Interval: cfg.IntervalDuration(), BatchSize: cfg.BatchSize, Count: *count},
 		log, producer.KafkaWriter(client, cfg.Topic), producer.NewGenerator(rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))), time.Now, reg)
 
@@ -109,6 +112,13 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout, 
 	g.Go(func() error {
 		defer done()
 		if err := client.WaitForBroker(runCtx, cfg.MaxRetries, time.Duration(cfg.RetryDelay)); err != nil {
+			if runCtx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		// Most managed clusters create no topic on first use.
+		if err := client.EnsureTopic(runCtx, cfg.TopicSpec(), cfg.MaxRetries, time.Duration(cfg.RetryDelay)); err != nil {
 			if runCtx.Err() != nil {
 				return nil
 			}

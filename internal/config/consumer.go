@@ -5,14 +5,16 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/viewlog/viewlog/internal/kafkaio"
 	"github.com/viewlog/viewlog/internal/storage"
 )
 
 // Consumer is the consumer's configuration.
 type Consumer struct {
-	Brokers Brokers `env:"KAFKA_SERVER" envDefault:"localhost:9092" forms:"comma-separated host:port list (\"localhost:9092,other:9092\")"`
-	Topic   string  `env:"TOPIC_NAME" envDefault:"view_log"`
-	GroupID string  `env:"CONSUMER_GROUP_ID" envDefault:"view-log-aggregator"`
+	// Kafka holds KAFKA_SERVER (Brokers) and the security settings.
+	Kafka
+	Topic   string `env:"TOPIC_NAME" envDefault:"view_log"`
+	GroupID string `env:"CONSUMER_GROUP_ID" envDefault:"view-log-aggregator"`
 	// StartingOffsets applies when the group has no committed offset.
 	StartingOffsets string   `env:"STARTING_OFFSETS" envDefault:"earliest"`
 	Interval        Interval `env:"CONSUMER_INTERVAL" envDefault:"5" forms:"whole seconds (\"5\") or a Go duration (\"250ms\", \"1m30s\"), greater than 0"`
@@ -24,6 +26,8 @@ type Consumer struct {
 	// S3PathStyle is how an s3:// OUTPUT_DIR names its bucket.
 	S3PathStyle storage.PathStyle `env:"S3_FORCE_PATH_STYLE" forms:"true or false; empty: true when AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL sets a custom endpoint"`
 	LogLevel    LogLevel          `env:"LOG_LEVEL" envDefault:"INFO" forms:"DEBUG, INFO, WARN, ERROR"`
+	// LogFormat is text (key=value) or json (one object a line).
+	LogFormat LogFormat `env:"LOG_FORMAT" envDefault:"text" forms:"text or json"`
 	// MaxBatchRecords bounds one micro-batch, so memory stays bounded when
 	// the consumer starts far behind.
 	MaxBatchRecords int `env:"MAX_BATCH_RECORDS" envDefault:"200000" forms:"an integer from 1 to 10000000"`
@@ -41,6 +45,13 @@ type Consumer struct {
 	// DeadLetterTopic receives rejected, late and unknown-campaign records;
 	// empty means TOPIC_NAME + ".dlq".
 	DeadLetterTopic string `env:"DLQ_TOPIC"`
+	// DeadLetterReplicationFactor and DeadLetterRetentionMs apply when the
+	// consumer creates the dead-letter topic at start (it takes the input
+	// topic's partition count); an existing topic is left as it is.
+	DeadLetterReplicationFactor int `env:"DLQ_REPLICATION_FACTOR" envDefault:"-1" forms:"-1 (the broker's default.replication.factor) or 1 to 32767"`
+	// DeadLetterRetentionMs is the topic's retention.ms: 0 leaves the
+	// broker's default (log.retention.ms), -1 keeps records forever.
+	DeadLetterRetentionMs int64 `env:"DLQ_RETENTION_MS" envDefault:"0" forms:"milliseconds (604800000 is 7 days), 0 for the broker's default, or -1 to keep dead letters forever"`
 }
 
 // LoadConsumer reads the consumer's configuration from environ, or from the
@@ -53,7 +64,23 @@ func LoadConsumer(environ map[string]string) (Consumer, error) {
 	if c.DeadLetterTopic == "" {
 		c.DeadLetterTopic = c.Topic + ".dlq"
 	}
-	return c, c.validate()
+	return c, errors.Join(c.validate(), c.Kafka.resolve())
+}
+
+// DeadLetterTopicSpec is the dead-letter topic as the consumer creates it
+// when it is missing: as many partitions as the input topic, and the
+// DLQ_REPLICATION_FACTOR and DLQ_RETENTION_MS settings.
+func (c Consumer) DeadLetterTopicSpec() kafkaio.TopicSpec {
+	spec := kafkaio.TopicSpec{
+		Name:              c.DeadLetterTopic,
+		PartitionsOf:      c.Topic,
+		ReplicationFactor: c.DeadLetterReplicationFactor,
+		Settings:          "DLQ_REPLICATION_FACTOR or DLQ_RETENTION_MS",
+	}
+	if c.DeadLetterRetentionMs != 0 {
+		spec.Configs = map[string]string{"retention.ms": strconv.FormatInt(c.DeadLetterRetentionMs, 10)}
+	}
+	return spec
 }
 
 func (c Consumer) validate() error {
@@ -80,5 +107,7 @@ func (c Consumer) validate() error {
 	st := time.Duration(c.SessionTimeout)
 	check(&errs, st >= 6*time.Second && st <= 5*time.Minute, "CONSUMER_SESSION_TIMEOUT", st.String(), "out of range", "whole seconds or a Go duration, from 6s to 5m")
 	check(&errs, validListen(c.MetricsAddr), "METRICS_ADDR", c.MetricsAddr, "not host:port", "host:port to listen on (\":8080\"), or off")
+	check(&errs, validReplicationFactor(c.DeadLetterReplicationFactor), "DLQ_REPLICATION_FACTOR", strconv.Itoa(c.DeadLetterReplicationFactor), "out of range", replicationForms)
+	check(&errs, c.DeadLetterRetentionMs >= -1, "DLQ_RETENTION_MS", strconv.FormatInt(c.DeadLetterRetentionMs, 10), "out of range", "milliseconds (604800000 is 7 days), 0 for the broker's default, or -1 to keep dead letters forever")
 	return errors.Join(errs...)
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strconv"
@@ -132,6 +133,32 @@ func (l *LogLevel) UnmarshalText(text []byte) error {
 // Level is the slog level.
 func (l LogLevel) Level() slog.Level { return slog.Level(l) }
 
+// LogFormat is how log lines are written: text (key=value) or json (one
+// object per line, for log shippers).
+type LogFormat string
+
+// LogFormatForms describes what LogFormat accepts.
+const LogFormatForms = "text or json"
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (f *LogFormat) UnmarshalText(text []byte) error {
+	switch v := LogFormat(strings.ToLower(strings.TrimSpace(string(text)))); v {
+	case "text", "json":
+		*f = v
+		return nil
+	}
+	return errors.New("unknown format")
+}
+
+// Logger returns a logger writing to w in format f at level.
+func (f LogFormat) Logger(w io.Writer, level LogLevel) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level.Level()}
+	if f == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
 // validTopic reports whether name follows Kafka's topic naming rules, which
 // also make it a safe file name: 1 to 249 of [a-zA-Z0-9._-], not "." or "..".
 func validTopic(name string) bool {
@@ -164,3 +191,9 @@ func validListen(addr string) bool {
 
 // MetricsOff is the METRICS_ADDR that turns the HTTP server off.
 const MetricsOff = "off"
+
+const replicationForms = "-1 (the broker's default.replication.factor) or 1 to 32767"
+
+// validReplicationFactor accepts -1 (the broker's default) or a count that
+// fits Kafka's int16.
+func validReplicationFactor(n int) bool { return n == -1 || n >= 1 && n <= 32767 }

@@ -119,6 +119,14 @@ func identifier(s string) string { return identifierRE.FindString(s) }
 // interpolation the file makes.
 func loadCompose(t *testing.T, environ map[string]string, envFiles ...string) (*types.Project, []varRef) {
 	t.Helper()
+	return loadComposeFiles(t, []string{"docker-compose.yml"}, environ, envFiles...)
+}
+
+// loadComposeFiles is loadCompose with compose files other than
+// docker-compose.yml alone, as `docker compose -f a.yml -f b.yml` merges
+// them.
+func loadComposeFiles(t *testing.T, files []string, environ map[string]string, envFiles ...string) (*types.Project, []varRef) {
+	t.Helper()
 	root := repoRoot(t)
 	var (
 		mu   sync.Mutex
@@ -151,13 +159,17 @@ func loadCompose(t *testing.T, environ map[string]string, envFiles ...string) (*
 	if len(envFiles) > 0 {
 		opts = append(opts, cli.WithEnvFiles(envFiles...), cli.WithDotEnv)
 	}
-	po, err := cli.NewProjectOptions([]string{filepath.Join(root, "docker-compose.yml")}, opts...)
+	paths := make([]string, len(files))
+	for i, f := range files {
+		paths[i] = filepath.Join(root, f)
+	}
+	po, err := cli.NewProjectOptions(paths, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p, err := po.LoadProject(t.Context())
 	if err != nil {
-		t.Fatalf("load docker-compose.yml: %v", err)
+		t.Fatalf("load %v: %v", files, err)
 	}
 	return p, refs
 }
@@ -215,17 +227,40 @@ func port(t *testing.T, addr string) string {
 	return p
 }
 
-// envTags lists the variables a config struct reads: the authoritative list
-// of what a program can be told.
+// envTags lists the variables a config struct reads, those of embedded
+// structs (config.Kafka) included: the authoritative list of what a program
+// can be told.
 func envTags(v any) []string {
 	var out []string
-	rt := reflect.TypeOf(v)
-	for i := range rt.NumField() {
-		if name, _, _ := strings.Cut(rt.Field(i).Tag.Get("env"), ","); name != "" {
-			out = append(out, name)
+	var walk func(rt reflect.Type)
+	walk = func(rt reflect.Type) {
+		for i := range rt.NumField() {
+			f := rt.Field(i)
+			if f.Anonymous && f.Type.Kind() == reflect.Struct {
+				walk(f.Type)
+				continue
+			}
+			if name, _, _ := strings.Cut(f.Tag.Get("env"), ","); name != "" {
+				out = append(out, name)
+			}
 		}
 	}
+	walk(reflect.TypeOf(v))
 	return out
+}
+
+// awsSDKSettings are the consumer's settings that the AWS SDK reads, for an
+// s3:// OUTPUT_DIR; the secrets among them are not passed (notPassed).
+var awsSDKSettings = []string{"AWS_REGION", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "AWS_SHARED_CREDENTIALS_FILE",
+	"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}
+
+// notPassed are settings a program reads that Compose deliberately does not
+// pass, with the reason.
+var notPassed = map[string]string{
+	"KAFKA_SASL_PASSWORD":   "a password in a container's environment shows in `docker inspect`; Compose passes it as a file (KAFKA_SASL_PASSWORD_FILE, a secret)",
+	"AWS_ACCESS_KEY_ID":     "credentials come from a mounted file (AWS_SHARED_CREDENTIALS_FILE, AWS_PROFILE), whose key pair goes together",
+	"AWS_SECRET_ACCESS_KEY": "a secret in a container's environment shows in `docker inspect`; it comes from a mounted credentials file",
+	"AWS_SESSION_TOKEN":     "a secret in a container's environment shows in `docker inspect`; it comes from a mounted credentials file",
 }
 
 // startModes are the two ways the deployment is meant to be started, as the
@@ -410,6 +445,25 @@ func checkProject(t *testing.T, p *types.Project) {
 		}
 	}
 
+	// Compose can health-check the apps: their images have no shell, so
+	// the binary checks its own probe. The consumer's HTTP server is
+	// published on an ephemeral host port, so that --scale works.
+	for _, c := range []struct {
+		s   types.ServiceConfig
+		bin string
+	}{{producer, "/producer"}, {consumer, "/consumer"}} {
+		hc := c.s.HealthCheck
+		if hc == nil || !slices.Equal(hc.Test, []string{"CMD", c.bin, "healthcheck"}) {
+			t.Errorf("%s: healthcheck %+v, want [CMD %s healthcheck]", c.s.Name, hc, c.bin)
+		}
+		if env := environment(t, c.s); env["METRICS_ADDR"] != ":8080" {
+			t.Errorf("%s: METRICS_ADDR=%q, want :8080 in the container", c.s.Name, env["METRICS_ADDR"])
+		}
+	}
+	if len(consumer.Ports) != 1 || consumer.Ports[0].Target != 8080 || consumer.Ports[0].Published != "" {
+		t.Errorf("%s: ports %+v, want 8080 on an ephemeral host port", consumer.Name, consumer.Ports)
+	}
+
 	// Each program is given every setting it reads, and nothing it does
 	// not read (a misspelt name would be ignored silently). The values
 	// must be ones the program accepts.
@@ -419,12 +473,15 @@ func checkProject(t *testing.T, p *types.Project) {
 		load func(map[string]string) error
 	}{
 		{producer, envTags(config.Producer{}), func(e map[string]string) error { _, err := config.LoadProducer(e); return err }},
-		{consumer, envTags(config.Consumer{}), func(e map[string]string) error { _, err := config.LoadConsumer(e); return err }},
+		{consumer, append(envTags(config.Consumer{}), awsSDKSettings...), func(e map[string]string) error { _, err := config.LoadConsumer(e); return err }},
 	} {
 		env := environment(t, c.s)
 		for _, v := range c.vars {
-			if _, ok := env[v]; !ok {
+			if _, ok := env[v]; !ok && notPassed[v] == "" {
 				t.Errorf("%s: %s is not passed to the container", c.s.Name, v)
+			}
+			if _, passed := env[v]; passed && notPassed[v] != "" {
+				t.Errorf("%s: %s is passed to the container, but %s", c.s.Name, v, notPassed[v])
 			}
 		}
 		for v := range env {
@@ -516,9 +573,9 @@ func TestComposeDefaultsMatchEnvExample(t *testing.T) {
 
 // TestComposeVariables checks that `docker compose up` works without a
 // .env (every interpolation has a default) and that .env.example offers
-// exactly the variables the Compose file reads, plus the original's.
+// exactly the variables the Compose files read, plus the original's.
 func TestComposeVariables(t *testing.T) {
-	_, refs := loadCompose(t, nil)
+	_, refs := loadComposeFiles(t, []string{"docker-compose.yml", managedCompose}, nil)
 	used := map[string]bool{}
 	for _, r := range refs {
 		used[r.Name] = true

@@ -1,6 +1,7 @@
 package deployment
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/viewlog/viewlog/internal/childproc"
@@ -25,9 +27,6 @@ import (
 // programs then stop cleanly on SIGTERM, as `docker compose stop` asks.
 func TestComposeEnvironmentRunsPipeline(t *testing.T) {
 	if testing.Short() {
-		t.Skip("end-to-end")
-	}
-	if testing.Short() {
 		t.Skip("builds and runs the broker, producer and consumer")
 	}
 	p, _ := loadCompose(t, nil)
@@ -43,13 +42,18 @@ func TestComposeEnvironmentRunsPipeline(t *testing.T) {
 	broker := childproc.Start(t, devbrokerBin, map[string]string{"DEVBROKER_ADDR": addr, "DEVBROKER_PARTITIONS": partitions})
 	childproc.WaitTCP(t, addr, broker, 30*time.Second)
 
-	producerEnv := environment(t, service(t, p, producerService))
+	// Each container has its own network, and both listen on :8080 there;
+	// here they share the host's.
+	producerSvc := service(t, p, producerService)
+	producerEnv := environment(t, producerSvc)
 	producerEnv["KAFKA_SERVER"] = addr
 	producerEnv["PRODUCER_INTERVAL"] = "200ms"
+	producerEnv["METRICS_ADDR"] = childproc.FreeAddr(t)
 
 	consumer := service(t, p, consumerService)
 	consumerEnv := environment(t, consumer)
 	consumerEnv["KAFKA_SERVER"] = addr
+	consumerEnv["METRICS_ADDR"] = childproc.FreeAddr(t)
 	consumerEnv["WINDOW_DURATION"] = "2 seconds"
 	consumerEnv["WATERMARK_DELAY"] = "1 seconds"
 	consumerEnv["CONSUMER_INTERVAL"] = "1"
@@ -98,12 +102,56 @@ func TestComposeEnvironmentRunsPipeline(t *testing.T) {
 	t.Logf("first Parquet file after %v: %s", time.Since(started).Round(time.Millisecond), files[0])
 	checkParquet(t, files[0])
 
+	// The services' healthchecks, run as Compose runs them (the image's
+	// binary with the service's environment), pass while the programs run
+	// and fail once they are gone.
+	checks := []struct {
+		svc types.ServiceConfig
+		bin string
+		env map[string]string
+	}{{producerSvc, producerBin, producerEnv}, {consumer, consumerBin, consumerEnv}}
+	for _, c := range checks {
+		if code := runHealthcheck(t, c.svc, c.bin, c.env); code != 0 {
+			t.Errorf("%s: healthcheck exited %d while the program runs", c.svc.Name, code)
+		}
+	}
+
 	// Producer and consumer first, while the broker is there to take the
 	// last records and commits, as Compose stops dependents first.
 	for _, c := range []*childproc.Proc{producer, cons, broker} {
 		if _, err := c.Stop(30 * time.Second); err != nil {
 			t.Errorf("%s: %v\n%s", c.Name(), err, c.Output())
 		}
+	}
+	for _, c := range checks {
+		if code := runHealthcheck(t, c.svc, c.bin, c.env); code != 1 {
+			t.Errorf("%s: healthcheck exited %d with the program stopped, want 1", c.svc.Name, code)
+		}
+	}
+}
+
+// runHealthcheck runs svc's healthcheck command, whose first word is the
+// image's binary (bin here), with env, and returns its exit status.
+func runHealthcheck(t *testing.T, svc types.ServiceConfig, bin string, env map[string]string) int {
+	t.Helper()
+	if svc.HealthCheck == nil || len(svc.HealthCheck.Test) < 2 || svc.HealthCheck.Test[0] != "CMD" {
+		t.Fatalf("%s: healthcheck %v is not [CMD, binary, args...]", svc.Name, svc.HealthCheck)
+	}
+	args := svc.HealthCheck.Test[2:]
+	cmd := exec.Command(bin, args...)
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.ExitCode()
+	default:
+		t.Fatalf("%s: healthcheck: %v\n%s", svc.Name, err, out)
+		return -1
 	}
 }
 

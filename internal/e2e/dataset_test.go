@@ -181,6 +181,20 @@ func keepAlive(t *testing.T, broker, topic string, m int) {
 		t.Fatal(err)
 	}
 	w := client.NewWriter(kafkaio.WriterConfig{Topic: topic, BatchSize: 1})
+	t.Cleanup(func() {
+		w.Close()
+		client.Close()
+	})
+	keepAliveWith(t, m, func(msg message) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return w.WriteMessages(ctx, kafka.Message{Key: []byte(msg.key), Value: []byte(msg.value)})
+	})
+}
+
+// keepAliveWith is keepAlive with send writing each record.
+func keepAliveWith(t *testing.T, m int, send func(message) error) {
+	t.Helper()
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
@@ -188,9 +202,7 @@ func keepAlive(t *testing.T, broker, topic string, m int) {
 		end := base.Add(time.Duration(m)*time.Minute + 15*time.Second)
 		for i := 0; ; i++ {
 			msg := view{id: fmt.Sprintf("closer-m%d-c%d-h%d", m, closerCampaign, i), campaign: closerCampaign, start: end.Add(-time.Second), end: end}.message(0)
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			_ = w.WriteMessages(ctx, kafka.Message{Key: []byte(msg.key), Value: []byte(msg.value)}) // a miss is made up by the next
-			cancel()
+			_ = send(msg) // a miss is made up by the next
 			select {
 			case <-stop:
 				return
@@ -198,11 +210,10 @@ func keepAlive(t *testing.T, broker, topic string, m int) {
 			}
 		}
 	}()
+	// Registered after the caller's own cleanups, so it runs first.
 	t.Cleanup(func() {
 		close(stop)
 		<-done
-		w.Close()
-		client.Close()
 	})
 }
 

@@ -7,6 +7,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/sasl"
 )
@@ -23,6 +24,25 @@ type ClientConfig struct {
 	// SASL, if not nil, authenticates every connection with this mechanism
 	// (security protocols SASL_PLAINTEXT and SASL_SSL).
 	SASL sasl.Mechanism
+	// SASLUser is the user SASL authenticates as. The mechanism holds it
+	// too, but not where messages can read it: an error that says whose
+	// credentials were refused names it.
+	SASLUser string
+}
+
+// SecurityProtocol is the Kafka name of the protocol cfg speaks: PLAINTEXT,
+// SSL, SASL_PLAINTEXT or SASL_SSL.
+func (cfg ClientConfig) SecurityProtocol() string {
+	switch {
+	case cfg.TLS != nil && cfg.SASL != nil:
+		return "SASL_SSL"
+	case cfg.TLS != nil:
+		return "SSL"
+	case cfg.SASL != nil:
+		return "SASL_PLAINTEXT"
+	default:
+		return "PLAINTEXT"
+	}
 }
 
 // Client builds every connection to the cluster from one ClientConfig. It
@@ -33,6 +53,8 @@ type Client struct {
 	log       *slog.Logger
 	dialer    *kafka.Dialer
 	transport *kafka.Transport
+	// connectErrors counts the broker wait's failed attempts by Reason.
+	connectErrors *prometheus.CounterVec
 }
 
 // dialTimeout bounds connecting, TLS and SASL handshakes included.
@@ -43,7 +65,7 @@ func NewClient(cfg ClientConfig, log *slog.Logger) (*Client, error) {
 	if len(cfg.Brokers) == 0 {
 		return nil, errors.New("kafka client: no bootstrap brokers")
 	}
-	c := &Client{cfg: cfg, log: log}
+	c := &Client{cfg: cfg, log: log, connectErrors: newConnectErrors()}
 	c.dialer = &kafka.Dialer{
 		Timeout:       dialTimeout,
 		DualStack:     true,

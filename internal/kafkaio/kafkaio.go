@@ -1,7 +1,10 @@
 // Package kafkaio is the pipeline's Kafka I/O, built on segmentio/kafka-go:
-// waiting for the broker, a producer-side writer tuned for small batches, and
-// a consumer group that fetches each assigned partition directly and commits
-// offsets together with a metadata string.
+// waiting for the broker (and saying why it refuses: credentials,
+// certificates, or a security protocol it does not speak), creating the
+// topics a program needs, a producer-side writer tuned for small batches,
+// and a consumer group that fetches each assigned partition directly and
+// commits offsets together with a metadata string. One Client, made from one
+// ClientConfig, builds every connection.
 //
 // The consumer side does not use kafka-go's Reader. The Reader offers no way
 // to attach metadata to a commit, hides rebalances, and can hand out messages
@@ -27,9 +30,12 @@ func (l slogLogger) Printf(format string, args ...any) {
 }
 
 // WaitForBroker dials the bootstrap brokers until one answers a metadata
-// request, logging each failed attempt, with exponential backoff from delay up
-// to 30 s. It gives up after retries failed attempts (0 means try forever) or
-// when ctx is done.
+// request, logging each failed attempt with its Reason and counting it in
+// viewlog_kafka_connect_errors_total, with exponential backoff from delay up
+// to 30 s. It gives up after retries failed attempts (0 means try forever)
+// or when ctx is done. Refused credentials and certificates are retried too:
+// the fix is often on the cluster's side (a user or an ACL not created yet),
+// and a supervisor would only restart a program that exited, in a loop.
 func (c *Client) WaitForBroker(ctx context.Context, retries int, delay time.Duration) error {
 	log, brokers := c.log, c.cfg.Brokers
 	delay = max(delay, 100*time.Millisecond)
@@ -44,10 +50,12 @@ func (c *Client) WaitForBroker(ctx context.Context, retries int, delay time.Dura
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		reason := Reason(err)
+		c.connectErrors.WithLabelValues(reason).Inc()
 		if retries > 0 && attempt >= retries {
 			return fmt.Errorf("broker %v not reachable after %d attempts: %w", brokers, attempt, err)
 		}
-		log.Warn("broker not reachable, retrying", "brokers", brokers, "attempt", attempt, "retry_in", delay, "err", err)
+		log.Warn("connecting to the broker failed, retrying", "brokers", brokers, "attempt", attempt, "retry_in", delay, "reason", reason, "err", err)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -57,23 +65,29 @@ func (c *Client) WaitForBroker(ctx context.Context, retries int, delay time.Dura
 	}
 }
 
+// probe returns nil if a broker answers, or the classified error of the
+// last one tried.
 func (c *Client) probe(ctx context.Context) error {
 	var last error
 	for _, b := range c.cfg.Brokers {
-		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		conn, err := c.dialer.DialContext(dctx, "tcp", b)
-		cancel()
-		if err != nil {
-			last = err
-			continue
-		}
-		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-		_, err = conn.Brokers()
-		conn.Close()
+		err := c.probeOne(ctx, b)
 		if err == nil {
 			return nil
 		}
-		last = err
+		last = c.classify(ctx, b, err)
 	}
 	return last
+}
+
+func (c *Client) probeOne(ctx context.Context, broker string) error {
+	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	conn, err := c.dialer.DialContext(dctx, "tcp", broker)
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	_, err = conn.Brokers()
+	return err
 }
