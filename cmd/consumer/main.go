@@ -73,7 +73,6 @@ func run(ctx context.Context, environ map[string]string, stdout, stderr io.Write
 	if err != nil {
 		return err
 	}
-	loadedAt := time.Now()
 	store, err := storage.Open(ctx, cfg.OutputDir, storage.Options{PathStyle: cfg.S3PathStyle, Logger: log})
 	if err != nil {
 		return err
@@ -102,9 +101,8 @@ func run(ctx context.Context, environ map[string]string, stdout, stderr io.Write
 	reg := metrics.NewRegistry()
 	reg.MustRegister(client.Metrics())
 	health := consumer.NewHealth(time.Duration(cfg.Interval), time.Now)
-	status := consumer.NewStatus(cfg.Topic, cfg.GroupID, health, func() consumer.CampaignsInfo {
-		return consumer.CampaignsInfo{Version: 1, Count: table.Len(), LoadedAt: loadedAt.UTC()}
-	}, time.Now)
+	tables := consumer.NewTables(cfg.CampaignsPath, table, time.Now)
+	status := consumer.NewStatus(cfg.Topic, cfg.GroupID, health, tables.Info, time.Now)
 	var ln net.Listener
 	if cfg.MetricsAddr != config.MetricsOff {
 		if ln, err = httpserve.Listen(cfg.MetricsAddr); err != nil {
@@ -179,7 +177,7 @@ func run(ctx context.Context, environ map[string]string, stdout, stderr io.Write
 			IdleTimeout:     time.Duration(cfg.IdleTimeout),
 		}, log, consumer.Deps{
 			Group:       group,
-			Campaigns:   table,
+			Campaigns:   tables,
 			Store:       store,
 			DeadLetters: dead,
 			Metrics:     consumer.NewMetrics(cfg.Topic, reg),

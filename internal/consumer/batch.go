@@ -33,7 +33,8 @@ type batch struct {
 	partitions []PartitionReport
 	// advances are the idle advances of this batch, committed before its
 	// files are written.
-	advances []partitionAdvance
+	advances         []partitionAdvance
+	campaignsVersion int
 }
 
 // partitionAdvance is one partition's idle advance.
@@ -52,7 +53,7 @@ func (c *Consumer) files(partitionID int, closed []window.Aggregate) []output.Fi
 	byKey := make(map[key]*output.File)
 	var order []key
 	for _, a := range closed {
-		camp, _ := c.campaigns.Lookup(a.CampaignID) // unknown campaigns never reach a window
+		camp, _ := c.tables.current.Lookup(a.CampaignID) // unknown campaigns never reach a window
 		k := key{camp.NetworkID, a.Start.UnixNano()}
 		f := byKey[k]
 		if f == nil {
@@ -119,12 +120,13 @@ func (f *flusher) run(ctx context.Context, batches <-chan *batch) error {
 // checkpoints that moved, and reports what it did.
 func (f *flusher) flush(ctx context.Context, b *batch) *BatchReport {
 	r := &BatchReport{
-		Generation: b.generation,
-		Seq:        b.seq,
-		Began:      b.began,
-		Cut:        b.cut,
-		Counts:     b.counts,
-		Partitions: b.partitions,
+		CampaignsVersion: b.campaignsVersion,
+		Generation:       b.generation,
+		Seq:              b.seq,
+		Began:            b.began,
+		Cut:              b.cut,
+		Counts:           b.counts,
+		Partitions:       b.partitions,
 	}
 	defer func() { r.Done = time.Now() }()
 	if f.failed != nil {
@@ -269,8 +271,8 @@ func (f *flusher) commit(ctx context.Context, b *batch, r *BatchReport) {
 	var commits []kafkaio.Commit
 	next := make(map[int]checkpoint, len(b.partitions))
 	for _, p := range b.partitions {
-		cp := checkpoint{Checkpoint: p.Checkpoint, Idle: p.Idle}
-		if prev := f.committed[p.Partition]; prev.Checkpoint == cp.Checkpoint && prev.Idle == cp.Idle && prev.Advance == nil {
+		cp := checkpoint{Checkpoint: p.Checkpoint, Idle: p.Idle, Campaigns: p.Campaigns, Additions: p.Additions}
+		if f.committed[p.Partition].same(cp) {
 			continue
 		}
 		next[p.Partition] = cp

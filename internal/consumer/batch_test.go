@@ -108,7 +108,7 @@ func flushSetup(t *testing.T, putFails, deadFails int) (*flusher, *batch, *event
 	ev := &events{}
 	dead := &recordingDead{ev: ev, fails: deadFails}
 	c := New(Config{Topic: "views", Interval: time.Second}, slog.New(slog.NewTextHandler(io.Discard, nil)), Deps{
-		Campaigns:   table,
+		Campaigns:   NewTables("", table, time.Now),
 		Store:       &failingStore{ev: ev, fails: putFails, tries: map[string]int{}},
 		DeadLetters: dead,
 	})

@@ -52,7 +52,7 @@ func BenchmarkHotPath(b *testing.B) {
 	b.ReportAllocs()
 
 	cfg := window.Config{Size: time.Minute, WatermarkDelay: 10 * time.Second}
-	c := &Consumer{campaigns: table}
+	c := &Consumer{tables: NewTables("", table, time.Now)}
 	p := &partition{state: window.NewPartition(cfg, window.Checkpoint{})}
 	g := &generation{c: c, in: make(chan *chunk, 1), free: make(chan *chunk, 2)}
 	handle := g.decoder(b.Context(), p)

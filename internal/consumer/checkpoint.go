@@ -3,6 +3,7 @@ package consumer
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/viewlog/viewlog/internal/window"
 )
@@ -20,6 +21,18 @@ type checkpoint struct {
 	// it finalizes are written: a replay applies it at the same offset, so
 	// that it finalizes the same windows with the same records.
 	Advance *advance
+	// Campaigns is the campaign ids known at Processed
+	// (campaigns.EncodeIDs), empty if not carried; Additions the reloads
+	// a replay from Offset meets. See campaigns.go.
+	Campaigns string
+	Additions []addition
+}
+
+// same reports whether a and b commit the same thing.
+func (a checkpoint) same(b checkpoint) bool {
+	return a.Checkpoint == b.Checkpoint && a.Idle == b.Idle && (a.Advance == nil) == (b.Advance == nil) &&
+		(a.Advance == nil || *a.Advance == *b.Advance) && a.Campaigns == b.Campaigns &&
+		slices.EqualFunc(a.Additions, b.Additions, func(x, y addition) bool { return x.From == y.From && x.IDs == y.IDs })
 }
 
 // advance is "watermark Watermark from offset At": once every record below
@@ -38,7 +51,8 @@ type advance struct {
 // stays 1, so that a consumer of the previous version, which ignores fields
 // it does not know, reads the watermark and the processed offset during a
 // rolling upgrade. Kafka limits metadata to offset.metadata.max.bytes (4096
-// by default); the largest checkpoint is under 150 bytes.
+// by default): without campaign ids a checkpoint takes under 150 bytes, and
+// the ids carried are bounded (maxEncodedCampaigns).
 type checkpointMeta struct {
 	Version int `json:"v"`
 	// Watermark in Unix nanoseconds; absent if the partition has none yet.
@@ -49,6 +63,10 @@ type checkpointMeta struct {
 	// AdvanceWatermark and AdvanceAt are Advance.
 	AdvanceWatermark *int64 `json:"adv_wm,omitempty"`
 	AdvanceAt        *int64 `json:"adv_at,omitempty"`
+	// Campaigns and Additions are checkpoint's: the ids, and
+	// [from, ids] pairs.
+	Campaigns string            `json:"camps,omitempty"`
+	Additions []json.RawMessage `json:"adds,omitempty"`
 }
 
 const metaVersion = 1
@@ -60,6 +78,11 @@ func encodeCheckpoint(cp checkpoint) string {
 	}
 	if a := cp.Advance; a != nil {
 		m.AdvanceWatermark, m.AdvanceAt = &a.Watermark, &a.At
+	}
+	m.Campaigns = cp.Campaigns
+	for _, a := range cp.Additions {
+		pair, _ := json.Marshal([]any{a.From, a.IDs}) // cannot fail for these types
+		m.Additions = append(m.Additions, pair)
 	}
 	b, _ := json.Marshal(m) // cannot fail for this type
 	return string(b)
@@ -87,6 +110,15 @@ func decodeCheckpoint(offset int64, meta string) (checkpoint, error) {
 	cp.Idle = m.Idle
 	if m.AdvanceWatermark != nil && m.AdvanceAt != nil {
 		cp.Advance = &advance{Watermark: *m.AdvanceWatermark, At: *m.AdvanceAt}
+	}
+	cp.Campaigns = m.Campaigns
+	for _, raw := range m.Additions {
+		var a addition
+		pair := []any{&a.From, &a.IDs}
+		if err := json.Unmarshal(raw, &pair); err != nil {
+			return cp, fmt.Errorf("offset metadata %q: campaign additions: %w", meta, err)
+		}
+		cp.Additions = append(cp.Additions, a)
 	}
 	return cp, nil
 }

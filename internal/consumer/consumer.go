@@ -35,7 +35,6 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/viewlog/viewlog/internal/campaigns"
 	"github.com/viewlog/viewlog/internal/kafkaio"
 	"github.com/viewlog/viewlog/internal/window"
 )
@@ -93,8 +92,9 @@ type Observer interface {
 
 // Deps are the consumer's collaborators.
 type Deps struct {
-	Group     *kafkaio.Group
-	Campaigns *campaigns.Table
+	Group *kafkaio.Group
+	// Campaigns is the campaign table, reloaded with additions.
+	Campaigns *Tables
 	Store     Store
 	// DeadLetters may be nil: rejected, late and unknown-campaign records
 	// are then only counted.
@@ -111,7 +111,7 @@ type Consumer struct {
 	cfg       Config
 	log       *slog.Logger
 	group     *kafkaio.Group
-	campaigns *campaigns.Table
+	tables    *Tables
 	store     Store
 	dead      DeadLetters
 	metrics   *Metrics
@@ -145,8 +145,9 @@ func New(cfg Config, log *slog.Logger, d Deps) *Consumer {
 	if d.Health == nil {
 		d.Health = NewHealth(cfg.Interval, time.Now)
 	}
+	d.Campaigns.onReload = d.Metrics.observeReload
 	return &Consumer{
-		cfg: cfg, log: log, group: d.Group, campaigns: d.Campaigns, store: d.Store, dead: d.DeadLetters,
+		cfg: cfg, log: log, group: d.Group, tables: d.Campaigns, store: d.Store, dead: d.DeadLetters,
 		metrics: d.Metrics, health: d.Health, observers: append([]Observer{d.Metrics}, d.Observers...),
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/viewlog/viewlog/internal/campaigns"
 	"github.com/viewlog/viewlog/internal/kafkaio"
 	"github.com/viewlog/viewlog/internal/record"
 	"github.com/viewlog/viewlog/internal/window"
@@ -44,6 +45,12 @@ type partition struct {
 	pending *advance
 	// resumed is the checkpoint the partition resumed from.
 	resumed checkpoint
+	// replay classifies replayed records' campaigns as the first pass did;
+	// adds are the campaign reloads of this generation, campaignsSince
+	// the offset from which the table in use applies.
+	replay         *replayRules
+	adds           []addition
+	campaignsSince int64
 
 	// This batch so far.
 	counts Counts
@@ -135,8 +142,13 @@ func (c *Consumer) runGeneration(ctx, genCtx context.Context, gen *kafkaio.Gener
 			cp.Processed = start
 		}
 		p := &partition{id: cl.Partition, reader: reader, state: window.NewPartition(c.cfg.Window, cp.Checkpoint),
-			logEnd: logEnd, next: start, openedAt: time.Now(), resumed: cp}
+			logEnd: logEnd, next: start, openedAt: time.Now(), resumed: cp, campaignsSince: start}
 		p.committed.Store(start)
+		if p.replay, err = newReplayRules(cp); err != nil {
+			c.log.Warn("ignoring unreadable campaign history in the checkpoint; replayed records are classified with the table in use",
+				"partition", cl.Partition, "err", err)
+			p.replay = &replayRules{until: cp.Processed}
+		}
 		if a := cp.Advance; a != nil {
 			// An idle advance committed before a crash or a handover:
 			// applied at the same offset, it finalizes the same windows.
@@ -243,6 +255,7 @@ func (g *generation) loop(ctx context.Context) error {
 			g.process(ch)
 			g.recycle(ch)
 		case now := <-ticker.C:
+			g.reloadCampaigns()
 			if !g.cutDue {
 				g.due(now)
 			}
@@ -327,7 +340,7 @@ func (g *generation) process(ch *chunk) {
 	}
 	p.lastRecord = ch.at
 	g.batchRecords += len(ch.items)
-	table := g.c.campaigns
+	table := g.c.tables.current
 	for i := range ch.items {
 		it := &ch.items[i]
 		if p.pending != nil {
@@ -340,7 +353,7 @@ func (g *generation) process(ch *chunk) {
 			p.state.Skip(it.offset)
 			continue
 		}
-		if _, ok := table.Lookup(it.ev.Campaign); !ok {
+		if !p.known(it.offset, it.ev.Campaign, table) {
 			p.counts.Unknown++
 			p.deadLetter(it.offset, outcomeUnknown, record.Valid)
 			p.state.Skip(it.offset)
@@ -385,7 +398,7 @@ func (p *partition) deadLetter(offset int64, o outcome, reason record.Reason) {
 // generation, cut on shutdown.
 func (g *generation) cut(final bool) error {
 	now := time.Now()
-	b := &batch{seq: g.batchSeq, generation: g.gen.ID(), began: g.batchBegan, cut: now, final: final}
+	b := &batch{seq: g.batchSeq, generation: g.gen.ID(), began: g.batchBegan, cut: now, final: final, campaignsVersion: g.c.tables.version}
 	g.advanceIdle(now, b)
 	for _, p := range g.parts {
 		b.counts.add(p.counts)
@@ -396,16 +409,19 @@ func (g *generation) cut(final bool) error {
 		}
 		cp := p.state.Checkpoint()
 		b.partitions = append(b.partitions, PartitionReport{
-			Partition:    p.id,
-			LogEnd:       p.logEnd,
-			Next:         p.next,
-			Checkpoint:   cp,
-			OpenWindows:  p.state.OpenWindows(),
-			LastRecordAt: p.lastRecord,
-			Committed:    p.committed.Load(),
-			Idle:         p.idle,
-			Follows:      p.follows,
-			HasFollows:   p.idle && p.hasFollows,
+			Partition:      p.id,
+			LogEnd:         p.logEnd,
+			Next:           p.next,
+			Checkpoint:     cp,
+			OpenWindows:    p.state.OpenWindows(),
+			LastRecordAt:   p.lastRecord,
+			Committed:      p.committed.Load(),
+			Idle:           p.idle,
+			Follows:        p.follows,
+			HasFollows:     p.idle && p.hasFollows,
+			CampaignsSince: p.campaignsSince,
+			Campaigns:      g.c.tables.encoded,
+			Additions:      p.additionsAbove(cp.Offset),
 		})
 		p.counts = Counts{}
 	}
@@ -415,7 +431,8 @@ func (g *generation) cut(final bool) error {
 	g.startBatch(now)
 	// Observers see the partitions as of the cut at once: the batch may
 	// wait for the previous one, or for an output that is down.
-	g.c.observe(&BatchReport{Generation: b.generation, Seq: b.seq, Began: b.began, Cut: b.cut, Partitions: slices.Clone(b.partitions)})
+	g.c.observe(&BatchReport{Generation: b.generation, Seq: b.seq, Began: b.began, Cut: b.cut, Partitions: slices.Clone(b.partitions),
+		CampaignsVersion: b.campaignsVersion})
 	// Never abandoned, even on shutdown: the partitions' state has moved
 	// past this batch, so a later checkpoint would cover its windows. The
 	// flusher takes it once done with the previous batch, which it gives
@@ -438,4 +455,30 @@ func formatWatermark(cp window.Checkpoint) string {
 		return "none"
 	}
 	return time.Unix(0, cp.Watermark).UTC().Format(time.RFC3339Nano)
+}
+
+// reloadCampaigns takes additions to campaigns.csv: they apply to each
+// partition from its next offset on, which its checkpoints record for
+// replays.
+func (g *generation) reloadCampaigns() {
+	added, err := g.c.tables.reload()
+	if err != nil {
+		g.c.log.Error("campaigns.csv not taken; the table in use is kept", "version", g.c.tables.version, "err", err)
+		return
+	}
+	if len(added) == 0 {
+		return
+	}
+	ids := make([]int32, len(added))
+	for i, c := range added {
+		ids[i] = c.CampaignID
+	}
+	enc := campaigns.EncodeIDs(ids)
+	since := map[int]int64{}
+	for _, p := range g.parts {
+		p.adds = append(p.adds, addition{From: p.next, IDs: enc, ids: ids})
+		p.campaignsSince = p.next
+		since[p.id] = p.next
+	}
+	g.c.log.Info("campaigns.csv reloaded", "version", g.c.tables.version, "added", ids, "campaigns", g.c.tables.current.Len(), "applies_from", since)
 }

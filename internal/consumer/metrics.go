@@ -30,6 +30,8 @@ type Metrics struct {
 	watermark        *prometheus.GaugeVec
 	idle             *prometheus.GaugeVec
 	follows          *prometheus.GaugeVec
+	campaignsVersion prometheus.Gauge
+	reloads          *prometheus.CounterVec
 	openWindows      prometheus.Gauge
 	assigned         prometheus.Gauge
 
@@ -95,6 +97,14 @@ func NewMetrics(topic string, reg prometheus.Registerer) *Metrics {
 			Name: "viewlog_consumer_followed_watermark_seconds",
 			Help: "For an idle partition, the group's event time its watermark follows (the smallest watermark of the partitions that are not idle), Unix seconds.",
 		}, tp),
+		campaignsVersion: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "viewlog_consumer_campaigns_version",
+			Help: "The campaign table in use: 1 at start, one more at each reload of campaigns.csv that added campaigns.",
+		}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "viewlog_consumer_campaign_reloads_total",
+			Help: "Changes to campaigns.csv seen while running, by result: accepted (campaigns added) or rejected (does not parse, or changes or removes a campaign).",
+		}, []string{"result"}),
 		openWindows: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "viewlog_consumer_open_windows",
 			Help: "Windows not yet final, over the owned partitions.",
@@ -111,9 +121,11 @@ func NewMetrics(topic string, reg prometheus.Registerer) *Metrics {
 	for _, r := range record.RejectReasons() {
 		m.records.WithLabelValues("rejected", r.String())
 	}
+	m.reloads.WithLabelValues("accepted")
+	m.reloads.WithLabelValues("rejected")
 	if reg != nil {
 		reg.MustRegister(m.records, m.windows, m.writeErrors, m.deadLetterErrors, m.commitErrors, m.batchDuration,
-			m.windowDelay, m.lag, m.uncommitted, m.watermark, m.idle, m.follows, m.openWindows, m.assigned)
+			m.windowDelay, m.lag, m.uncommitted, m.watermark, m.idle, m.follows, m.campaignsVersion, m.reloads, m.openWindows, m.assigned)
 	}
 	return m
 }
@@ -150,7 +162,16 @@ func (m *Metrics) observeDone(r *BatchReport) {
 	}
 }
 
+func (m *Metrics) observeReload(accepted bool) {
+	if accepted {
+		m.reloads.WithLabelValues("accepted").Inc()
+	} else {
+		m.reloads.WithLabelValues("rejected").Inc()
+	}
+}
+
 func (m *Metrics) observePartitions(r *BatchReport) {
+	m.campaignsVersion.Set(float64(r.CampaignsVersion))
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := map[int]bool{}

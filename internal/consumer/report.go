@@ -29,6 +29,9 @@ type BatchReport struct {
 	DeadLettered int
 	// Advances is how many idle advances were committed first.
 	Advances int
+	// CampaignsVersion is the campaign table in use: 1 at start, one more
+	// at each reload that added campaigns.
+	CampaignsVersion int
 	// Commits are the checkpoints committed; CommitErr says why they were
 	// not.
 	Commits   []kafkaio.Commit
@@ -63,6 +66,12 @@ type PartitionReport struct {
 	Idle       bool
 	Follows    int64
 	HasFollows bool
+	// CampaignsSince is the offset from which the campaign table in use
+	// (BatchReport.CampaignsVersion) applies to the partition.
+	CampaignsSince int64
+	// Campaigns and Additions go into the partition's checkpoint.
+	Campaigns string
+	Additions []addition
 }
 
 // Lag is how many records the partition has that are not read yet.
@@ -126,6 +135,7 @@ func (l *LogReports) ObserveBatch(r *BatchReport) {
 		slog.Int("dead_lettered", r.DeadLettered),
 		slog.Int("offsets_committed", len(r.Commits)),
 		slog.Int("idle_advances", r.Advances),
+		slog.Int("campaigns_version", r.CampaignsVersion),
 		slog.Duration("duration", r.Done.Sub(r.Began).Round(time.Microsecond)),
 		slog.Int64("lag", r.Lag()),
 	}

@@ -36,6 +36,10 @@ type CampaignsInfo struct {
 	Version  int       `json:"version"`
 	Count    int       `json:"count"`
 	LoadedAt time.Time `json:"loaded_at"`
+	// Rejected is why the last change to campaigns.csv that was not
+	// taken was refused; empty if none was.
+	Rejected   string    `json:"rejected,omitempty"`
+	RejectedAt time.Time `json:"rejected_at,omitzero"`
 }
 
 type timedCount struct {
@@ -196,6 +200,9 @@ type PartitionState struct {
 	Idle             bool       `json:"idle"`
 	FollowsWatermark *time.Time `json:"follows_watermark"`
 	OpenWindows      int        `json:"open_windows"`
+	// CampaignsSince is the offset from which the campaign table in use
+	// applies to the partition.
+	CampaignsSince int64 `json:"campaigns_since"`
 }
 
 // TotalsState is where the records read since start went.
@@ -243,6 +250,7 @@ func (s *Status) State() State {
 			ps.Watermark = &wm
 		}
 		ps.Idle = p.Idle
+		ps.CampaignsSince = p.CampaignsSince
 		if p.HasFollows {
 			f := time.Unix(0, p.Follows).UTC()
 			ps.FollowsWatermark = &f

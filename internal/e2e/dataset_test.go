@@ -123,7 +123,12 @@ func (d *dataset) addMinute(m, perCampaign int) []view {
 }
 
 func (d *dataset) expect(v view) {
-	key := fmt.Sprintf("%d/%s/%d", networks[v.campaign], v.end.Truncate(time.Minute).Format("2006-01-02_15-04-05"), v.campaign)
+	d.expectIn(v, networks[v.campaign])
+}
+
+// expectIn is expect for a campaign of the given network.
+func (d *dataset) expectIn(v view, network int) {
+	key := fmt.Sprintf("%d/%s/%d", network, v.end.Truncate(time.Minute).Format("2006-01-02_15-04-05"), v.campaign)
 	e := d.rows[key]
 	e.count++
 	e.sum += v.end.Unix() - v.start.Unix()

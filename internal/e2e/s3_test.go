@@ -69,8 +69,9 @@ func TestS3SharedBucket(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 5))
+	prng := rand.New(rand.NewPCG(seed, 6)) // the producing goroutine's own
 	produced := producePhases(broker, topic, d.phases, func() time.Duration {
-		return time.Duration(500+rng.IntN(700)) * time.Millisecond
+		return time.Duration(500+prng.IntN(700)) * time.Millisecond
 	})
 	waitSettled(t, 6, 60*time.Second, a, b)
 	time.Sleep(time.Duration(1000+rng.IntN(3000)) * time.Millisecond)

@@ -602,6 +602,7 @@ func TestWrongPassword(t *testing.T) {
 
 	maps.Copy(env, b.clientEnv(t, "app", "right-pw"))
 	c = startConsumer(t, env)
+	keepAliveWith(t, 3, func(m message) error { return writeKgo(admin, topic, []message{m}) })
 	waitAllRows(t, out, len(d.rows), 60*time.Second, c)
 	stopAll(t, c)
 	checkRows(t, readOutput(t, out), d)
