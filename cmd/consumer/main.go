@@ -4,6 +4,9 @@
 // probe and exits 0 or 1, for container healthchecks.
 package main
 
+// The modules the binary is built from, which its Dockerfile downloads.
+//go:generate sh -c "go list -deps -f '{{with .Module}}{{if not .Main}}{{.Path}}@{{.Version}}{{end}}{{end}}' . | sort -u > modules.txt"
+
 import (
 	"context"
 	"encoding/json"

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/viewlog/viewlog/internal/kafkaio"
-	"github.com/viewlog/viewlog/internal/storage"
+	"github.com/viewlog/viewlog/internal/location"
 )
 
 // Consumer is the consumer's configuration.
@@ -24,8 +24,8 @@ type Consumer struct {
 	// OutputDir is a directory, file:///abs/path or s3://bucket/prefix.
 	OutputDir string `env:"OUTPUT_DIR" envDefault:"data/output_data"`
 	// S3PathStyle is how an s3:// OUTPUT_DIR names its bucket.
-	S3PathStyle storage.PathStyle `env:"S3_FORCE_PATH_STYLE" forms:"true or false; empty: true when AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL sets a custom endpoint"`
-	LogLevel    LogLevel          `env:"LOG_LEVEL" envDefault:"INFO" forms:"DEBUG, INFO, WARN, ERROR"`
+	S3PathStyle location.PathStyle `env:"S3_FORCE_PATH_STYLE" forms:"true or false; empty: true when AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL sets a custom endpoint"`
+	LogLevel    LogLevel           `env:"LOG_LEVEL" envDefault:"INFO" forms:"DEBUG, INFO, WARN, ERROR"`
 	// LogFormat is text (key=value) or json (one object a line).
 	LogFormat LogFormat `env:"LOG_FORMAT" envDefault:"text" forms:"text or json"`
 	// MaxBatchRecords bounds one micro-batch, so memory stays bounded when
@@ -96,10 +96,10 @@ func (c Consumer) validate() error {
 	// would put two windows in one directory.
 	check(&errs, w >= time.Second && w%time.Second == 0, "WINDOW_DURATION", w.String(), "must be a whole number of seconds, at least 1", DurationForms)
 	check(&errs, c.CampaignsPath != "", "CAMPAIGNS_CSV_PATH", c.CampaignsPath, "empty", "a path to a CSV file")
-	if _, err := storage.ParseLocation(c.OutputDir); err != nil {
-		var le *storage.LocationError
+	if _, err := location.ParseLocation(c.OutputDir); err != nil {
+		var le *location.LocationError
 		if errors.As(err, &le) {
-			err = &Error{Var: "OUTPUT_DIR", Value: le.Value, Reason: le.Reason, Forms: storage.LocationForms}
+			err = &Error{Var: "OUTPUT_DIR", Value: le.Value, Reason: le.Reason, Forms: location.LocationForms}
 		}
 		errs = append(errs, err)
 	}

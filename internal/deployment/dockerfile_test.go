@@ -5,8 +5,10 @@ import (
 	"debug/elf"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -132,6 +134,12 @@ func inspect(t *testing.T, name, pkg string) image {
 			line := strings.Join(c.CmdLine, " ")
 			if strings.Contains(line, "go mod download") {
 				step["go mod download"] = n + 1
+				// Only what the binary is built from: go.mod also
+				// lists the tests' modules (DuckDB's native
+				// libraries among them).
+				if want := "< " + path.Join(strings.TrimPrefix(pkg, "./"), "modules.txt"); !strings.Contains(line, want) {
+					t.Errorf("%s: %q downloads more than the binary's modules (want it to read %s)", name, line, want)
+				}
 			}
 			if strings.Contains(line, "go build") {
 				step["go build"] = n + 1
@@ -170,6 +178,35 @@ func inspect(t *testing.T, name, pkg string) image {
 		t.Errorf("%s: final stage copies %s, but go build writes %s", name, src, im.buildOut)
 	}
 	return im
+}
+
+// TestModuleLists: each binary's modules.txt, which its Dockerfile
+// downloads, lists exactly the modules the binary is built from.
+func TestModuleLists(t *testing.T) {
+	for _, pkg := range []string{"./cmd/producer", "./cmd/consumer"} {
+		cmd := exec.Command("go", "list", "-deps", "-f", "{{with .Module}}{{if not .Main}}{{.Path}}@{{.Version}}{{end}}{{end}}", pkg)
+		cmd.Dir = repoRoot(t)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("go list %s: %v", pkg, err)
+		}
+		want := slices.Sorted(maps.Keys(set(strings.Fields(string(out)))))
+		b, err := os.ReadFile(filepath.Join(repoRoot(t), pkg, "modules.txt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Fields(string(b)); !slices.Equal(got, want) {
+			t.Errorf("%s/modules.txt is stale; run go generate %s\n got %v\nwant %v", pkg, pkg, got, want)
+		}
+	}
+}
+
+func set(xs []string) map[string]bool {
+	m := map[string]bool{}
+	for _, x := range xs {
+		m[x] = true
+	}
+	return m
 }
 
 // TestDockerfiles checks each Dockerfile's stages, then runs its build

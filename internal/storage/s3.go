@@ -5,9 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/viewlog/viewlog/internal/location"
 	"log/slog"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -19,59 +19,11 @@ import (
 	"github.com/aws/smithy-go/logging"
 )
 
-// PathStyle is S3_FORCE_PATH_STYLE: whether requests name the bucket in the
-// URL path (http://host/bucket/key) rather than in the host name
-// (http://bucket.host/key). The zero value decides by the endpoint: path
-// style for a custom endpoint (AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL),
-// which S3-compatible stores on one host name need; virtual-hosted style for
-// AWS itself.
-type PathStyle int8
-
-// The values of PathStyle.
-const (
-	PathStyleAuto PathStyle = iota // by the endpoint
-	PathStyleOn                    // always path style
-	PathStyleOff                   // always virtual-hosted style
-)
-
-// PathStyleForms describes what S3_FORCE_PATH_STYLE accepts.
-const PathStyleForms = "true or false; empty: true when AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL sets a custom endpoint"
-
-// UnmarshalText reads true or false (as strconv.ParseBool does); an empty
-// value is PathStyleAuto.
-func (p *PathStyle) UnmarshalText(text []byte) error {
-	s := strings.TrimSpace(string(text))
-	if s == "" {
-		*p = PathStyleAuto
-		return nil
-	}
-	on, err := strconv.ParseBool(s)
-	if err != nil {
-		return errors.New("not true or false")
-	}
-	*p = PathStyleOff
-	if on {
-		*p = PathStyleOn
-	}
-	return nil
-}
-
-func (p PathStyle) resolve(customEndpoint bool) bool {
-	switch p {
-	case PathStyleOn:
-		return true
-	case PathStyleOff:
-		return false
-	default:
-		return customEndpoint
-	}
-}
-
 // Options tune Open and NewS3. The zero value is the default; a directory
 // store ignores them.
 type Options struct {
 	// PathStyle is S3_FORCE_PATH_STYLE.
-	PathStyle PathStyle
+	PathStyle location.PathStyle
 	// Logger receives the AWS SDK's warnings; nil discards them.
 	Logger *slog.Logger
 	// MultipartThreshold is the size from which an object is uploaded in
@@ -149,7 +101,7 @@ func NewS3(ctx context.Context, bucket, prefix string, opts Options) (*S3, error
 		if o.BaseEndpoint != nil {
 			endpoint = *o.BaseEndpoint
 		}
-		o.UsePathStyle = opts.PathStyle.resolve(endpoint != "")
+		o.UsePathStyle = opts.PathStyle.Resolve(endpoint != "")
 	})
 	uploader := transfermanager.New(client, func(o *transfermanager.Options) {
 		o.MultipartUploadThreshold = opts.MultipartThreshold
@@ -168,7 +120,7 @@ func NewS3(ctx context.Context, bucket, prefix string, opts Options) (*S3, error
 // "s3://bucket/prefix (endpoint http://127.0.0.1:9000)" or
 // "s3://bucket/prefix (region eu-west-1)".
 func (s *S3) String() string {
-	where := Location{Scheme: "s3", Bucket: s.bucket, Prefix: s.prefix}.String()
+	where := location.Location{Scheme: "s3", Bucket: s.bucket, Prefix: s.prefix}.String()
 	if s.endpoint != "" {
 		return where + " (endpoint " + s.endpoint + ")"
 	}
@@ -184,8 +136,8 @@ func (s *S3) ObjectKey(key string) (string, error) {
 		return "", err
 	}
 	k := s.prefix + key
-	if len(k) > maxKeyLen {
-		return "", fmt.Errorf("%w %q: %d bytes with the prefix, more than %d", ErrInvalidKey, key, len(k), maxKeyLen)
+	if len(k) > location.MaxKeyLen {
+		return "", fmt.Errorf("%w %q: %d bytes with the prefix, more than %d", ErrInvalidKey, key, len(k), location.MaxKeyLen)
 	}
 	return k, nil
 }

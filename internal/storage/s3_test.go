@@ -3,6 +3,7 @@ package storage_test
 import (
 	"context"
 	"errors"
+	"github.com/viewlog/viewlog/internal/location"
 	"io"
 	"io/fs"
 	"net/http"
@@ -368,15 +369,15 @@ func TestS3RemoveStale(t *testing.T) {
 // endpoint is set; true and false override.
 func TestS3PathStyle(t *testing.T) {
 	for _, tt := range []struct {
-		style    PathStyle
+		style    location.PathStyle
 		endpoint string
 		want     bool
 	}{
-		{PathStyleAuto, "", false},
-		{PathStyleAuto, "http://127.0.0.1:9000", true},
-		{PathStyleOn, "", true},
-		{PathStyleOff, "http://127.0.0.1:9000", false},
-		{PathStyleOn, "http://127.0.0.1:9000", true},
+		{location.PathStyleAuto, "", false},
+		{location.PathStyleAuto, "http://127.0.0.1:9000", true},
+		{location.PathStyleOn, "", true},
+		{location.PathStyleOff, "http://127.0.0.1:9000", false},
+		{location.PathStyleOn, "http://127.0.0.1:9000", true},
 	} {
 		opts := []func(*config.LoadOptions) error{
 			config.WithRegion("eu-west-1"),
@@ -392,7 +393,7 @@ func TestS3PathStyle(t *testing.T) {
 			t.Fatal(err)
 		}
 		if got := UsesPathStyle(s); got != tt.want {
-			t.Errorf("PathStyle %d, endpoint %q: path style %v, want %v", tt.style, tt.endpoint, got, tt.want)
+			t.Errorf("location.PathStyle %d, endpoint %q: path style %v, want %v", tt.style, tt.endpoint, got, tt.want)
 		}
 		wantString := "s3://bucket (region eu-west-1)"
 		if tt.endpoint != "" {

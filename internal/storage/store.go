@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"fmt"
+	"github.com/viewlog/viewlog/internal/location"
 	"time"
 )
 
@@ -29,10 +30,10 @@ type Store interface {
 
 // Open returns the store that OUTPUT_DIR names: a directory path or
 // file:///abs/path (Local), or s3://bucket/prefix (S3). An OUTPUT_DIR of
-// another form is a *LocationError. Open sends nothing to the store: call
+// another form is a *location.LocationError. Open sends nothing to the store: call
 // Check for that.
-func Open(ctx context.Context, location string, opts Options) (Store, error) {
-	loc, err := ParseLocation(location)
+func Open(ctx context.Context, where string, opts Options) (Store, error) {
+	loc, err := location.ParseLocation(where)
 	if err != nil {
 		return nil, err
 	}

@@ -1,11 +1,17 @@
-package storage
+// Package location parses where the consumer writes (OUTPUT_DIR) and how
+// it addresses a bucket (S3_FORCE_PATH_STYLE). It imports no storage
+// client, so that the settings can be checked by programs that write
+// nothing.
+package location
 
 import (
 	"errors"
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // LocationForms describes what OUTPUT_DIR accepts.
@@ -131,7 +137,7 @@ func parseS3URL(s, rest string, bad func(string) (Location, error)) (Location, e
 	}
 	prefix = strings.TrimSuffix(prefix, "/")
 	if prefix != "" {
-		if err := checkName(prefix); err != nil {
+		if err := CheckName(prefix); err != nil {
 			return bad(fmt.Sprintf("prefix %q: %v", prefix, err))
 		}
 		prefix += "/"
@@ -153,4 +159,87 @@ func validBucket(b string) bool {
 		}
 	}
 	return true
+}
+
+// PathStyle is S3_FORCE_PATH_STYLE: whether requests name the bucket in the
+// URL path (http://host/bucket/key) rather than in the host name
+// (http://bucket.host/key). The zero value decides by the endpoint: path
+// style for a custom endpoint (AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL),
+// which S3-compatible stores on one host name need; virtual-hosted style for
+// AWS itself.
+type PathStyle int8
+
+// The values of PathStyle.
+const (
+	PathStyleAuto PathStyle = iota // by the endpoint
+	PathStyleOn                    // always path style
+	PathStyleOff                   // always virtual-hosted style
+)
+
+// PathStyleForms describes what S3_FORCE_PATH_STYLE accepts.
+const PathStyleForms = "true or false; empty: true when AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL sets a custom endpoint"
+
+// UnmarshalText reads true or false (as strconv.ParseBool does); an empty
+// value is PathStyleAuto.
+func (p *PathStyle) UnmarshalText(text []byte) error {
+	s := strings.TrimSpace(string(text))
+	if s == "" {
+		*p = PathStyleAuto
+		return nil
+	}
+	on, err := strconv.ParseBool(s)
+	if err != nil {
+		return errors.New("not true or false")
+	}
+	*p = PathStyleOff
+	if on {
+		*p = PathStyleOn
+	}
+	return nil
+}
+
+// Resolve says whether to use path style, given whether a custom endpoint
+// is set.
+func (p PathStyle) Resolve(customEndpoint bool) bool {
+	switch p {
+	case PathStyleOn:
+		return true
+	case PathStyleOff:
+		return false
+	default:
+		return customEndpoint
+	}
+}
+
+// MaxKeyLen is S3's limit on an object key, in bytes; the directory backend
+// keeps it too, so that a key valid for one backend is valid for both.
+const MaxKeyLen = 1024
+
+// CheckName checks a relative slash-separated name: UTF-8 (as S3 requires),
+// no empty, "." or ".." element, no leading or trailing slash, no backslash
+// (a separator on Windows), no control character.
+func CheckName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("empty")
+	case len(name) > MaxKeyLen:
+		return fmt.Errorf("%d bytes, more than %d", len(name), MaxKeyLen)
+	case !utf8.ValidString(name):
+		return errors.New("not UTF-8")
+	case strings.HasPrefix(name, "/"):
+		return errors.New("absolute")
+	case strings.ContainsRune(name, '\\'):
+		return errors.New("contains a backslash")
+	}
+	for _, c := range name {
+		if c < 0x20 || c == 0x7f {
+			return errors.New("contains a control character")
+		}
+	}
+	for e := range strings.SplitSeq(name, "/") {
+		if e == "" || e == "." || e == ".." {
+			return errors.New(`empty, "." or ".." path element`)
+		}
+	}
+	return nil
 }
