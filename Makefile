@@ -57,6 +57,11 @@ fuzz:
 	$(GO) test ./internal/record -run '^$$' -fuzz '^FuzzDecodeMatchesReference$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/record -run '^$$' -fuzz '^FuzzParseTimestampMatchesReference$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/campaigns -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/campaigns -run '^$$' -fuzz '^FuzzDecodeIDs$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/consumer -run '^$$' -fuzz '^FuzzDecodeCheckpoint$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/producer -run '^$$' -fuzz '^FuzzAppendView$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/location -run '^$$' -fuzz '^FuzzParseLocation$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/storage -run '^$$' -fuzz '^FuzzLocalPath$$' -fuzztime $(FUZZTIME)
 
 ## up/down/logs/ps: the Docker Compose deployment
 up:

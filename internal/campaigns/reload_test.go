@@ -79,3 +79,27 @@ func TestIDsRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// FuzzDecodeIDs: checkpoints carry id sets; any string decodes to an
+// ascending list of positive ids or an error, and a list re-encodes to
+// itself.
+func FuzzDecodeIDs(f *testing.F) {
+	f.Add(EncodeIDs([]int32{10, 20, 140}))
+	f.Add("")
+	f.Add("/////w")
+	f.Fuzz(func(t *testing.T, s string) {
+		ids, err := DecodeIDs(s)
+		if err != nil {
+			return
+		}
+		for i, id := range ids {
+			if id <= 0 || (i > 0 && id <= ids[i-1]) {
+				t.Fatalf("DecodeIDs(%q) = %v: not ascending positive ids", s, ids)
+			}
+		}
+		again, err := DecodeIDs(EncodeIDs(ids))
+		if err != nil || !slices.Equal(again, ids) {
+			t.Fatalf("round trip of %v: %v, %v", ids, again, err)
+		}
+	})
+}

@@ -116,3 +116,26 @@ func TestCountsBalance(t *testing.T) {
 		t.Fatalf("sum %+v", total)
 	}
 }
+
+// FuzzDecodeCheckpoint: offset metadata is whatever any client committed;
+// decoding never panics, resumes at the committed offset, and what decodes
+// encodes back to the same checkpoint.
+func FuzzDecodeCheckpoint(f *testing.F) {
+	f.Add(int64(7), "")
+	f.Add(int64(40), `{"v":1,"wm":1726049160000000000,"processed":57}`)
+	f.Add(int64(3), encodeCheckpoint(checkpoint{Checkpoint: window.Checkpoint{Offset: 3, Watermark: 7, HasWatermark: true, Processed: 9},
+		Idle: true, Advance: &advance{Watermark: 99, At: 9}, Campaigns: "ChQKFA", Additions: []addition{{From: 5, IDs: "lgE"}}}))
+	f.Fuzz(func(t *testing.T, offset int64, meta string) {
+		cp, err := decodeCheckpoint(offset, meta)
+		if cp.Offset != offset || cp.Processed < offset {
+			t.Fatalf("decodeCheckpoint(%d, %q) = %+v: not resuming at the committed offset", offset, meta, cp)
+		}
+		if err != nil {
+			return
+		}
+		again, err := decodeCheckpoint(offset, encodeCheckpoint(cp))
+		if err != nil || !again.same(cp) {
+			t.Fatalf("%q: decode(encode(%+v)) = %+v, %v", meta, cp, again, err)
+		}
+	})
+}
