@@ -15,6 +15,7 @@ import (
 
 	"github.com/viewlog/viewlog/internal/kafkaio"
 	"github.com/viewlog/viewlog/internal/output"
+	"github.com/viewlog/viewlog/internal/record"
 	"github.com/viewlog/viewlog/internal/window"
 )
 
@@ -41,6 +42,68 @@ type batch struct {
 type partitionAdvance struct {
 	partition int
 	advance   advance
+}
+
+// process aggregates one fetch.
+func (g *generation) process(ch *chunk) {
+	p := ch.partition
+	p.logEnd, p.next = ch.logEnd, ch.next
+	if len(ch.items) == 0 {
+		p.applyPending(ch.next)
+		return
+	}
+	p.lastRecord = ch.at
+	g.batchRecords += len(ch.items)
+	table := g.c.tables.current
+	for i := range ch.items {
+		it := &ch.items[i]
+		if p.pending != nil {
+			p.applyPending(it.offset)
+		}
+		p.counts.Read++
+		if it.reason != record.Valid {
+			p.counts.reject(it.reason)
+			p.deadLetter(it.offset, outcomeRejected, it.reason)
+			p.state.Skip(it.offset)
+			continue
+		}
+		if !p.known(it.offset, it.ev.Campaign, table) {
+			p.counts.Unknown++
+			p.deadLetter(it.offset, outcomeUnknown, record.Valid)
+			p.state.Skip(it.offset)
+			continue
+		}
+		switch p.state.Add(it.offset, &it.ev) {
+		case window.Aggregated:
+			p.counts.Aggregated++
+		case window.Duplicate:
+			p.counts.Duplicate++
+		case window.Late:
+			p.counts.Late++
+			p.deadLetter(it.offset, outcomeLate, record.Valid)
+		}
+	}
+	p.applyPending(ch.next)
+}
+
+// applyPending applies the pending idle advance once every record below its
+// offset has been aggregated, that is once the partition is read up to it.
+func (p *partition) applyPending(next int64) {
+	if p.pending != nil && next >= p.pending.At {
+		p.state.AdvanceTo(p.pending.Watermark)
+		p.pending = nil
+	}
+}
+
+// deadLetter queues the record at offset for the dead-letter topic, unless
+// the partition handled it before its last checkpoint: a replayed late
+// record may well be in an output row written before a crash, and a
+// replayed rejected record was dead-lettered then.
+func (p *partition) deadLetter(offset int64, o outcome, reason record.Reason) {
+	if p.state.Replayed(offset) {
+		return
+	}
+	p.dead = append(p.dead, deadRef{offset: offset, outcome: o, reason: reason})
 }
 
 // files joins closed windows with their networks and groups them into one
