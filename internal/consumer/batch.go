@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/viewlog/viewlog/internal/kafkaio"
@@ -27,7 +28,6 @@ type batch struct {
 	seq        int
 	generation int32
 	began, cut time.Time
-	final      bool
 	counts     Counts
 	files      []output.File
 	dead       []partitionDead
@@ -267,7 +267,7 @@ func (f *flusher) deadLetter(ctx context.Context, b *batch, r *BatchReport) erro
 		return nil
 	}
 	for _, pd := range b.dead {
-		var msgs map[int64]kafkaMessage
+		var msgs map[int64]kafka.Message
 		offsets := make([]int64, len(pd.refs))
 		for i, ref := range pd.refs {
 			offsets[i] = ref.offset

@@ -55,8 +55,6 @@ type partitionDead struct {
 	refs      []deadRef
 }
 
-type kafkaMessage = kafka.Message
-
 // deadLetters builds the dead-letter messages of pd from the originals read
 // back by offset. It returns how many originals were missing (deleted by
 // retention before the batch was flushed).

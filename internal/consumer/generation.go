@@ -95,11 +95,10 @@ type generation struct {
 	batchRecords int
 	// cutDue is set by the interval's tick; the batch is cut once every
 	// partition has been read up to target, what the broker held then.
-	cutDue    bool
-	cutDueAt  time.Time
-	targets   map[int]int64
-	flushes   chan *batch
-	lastCutAt time.Time
+	cutDue   bool
+	cutDueAt time.Time
+	targets  map[int]int64
+	flushes  chan *batch
 	// groupCommitted is the latest view of every partition's committed
 	// checkpoint, whichever member owns it; nil until the first fetch.
 	groupCommitted atomic.Pointer[map[int]checkpoint]
@@ -194,7 +193,7 @@ func (c *Consumer) runGeneration(ctx, genCtx context.Context, gen *kafkaio.Gener
 		// Finish the batch in hand: what was fetched is aggregated and
 		// written, and committed if the generation still holds.
 		g.drain()
-		g.cut(true)
+		loopErr = g.cut()
 	}
 	close(g.flushes)
 	werr := workers.Wait()
@@ -261,7 +260,7 @@ func (g *generation) loop(ctx context.Context) error {
 			}
 		}
 		if g.batchRecords >= g.c.cfg.MaxBatchRecords || (g.cutDue && g.caughtUpToTargets(interval)) {
-			if err := g.cut(false); err != nil {
+			if err := g.cut(); err != nil {
 				return err
 			}
 		}
@@ -332,11 +331,10 @@ func (g *generation) due(now time.Time) {
 
 // cut ends the batch: it takes every partition's closed windows, dead
 // letters and checkpoint, and hands them to the flusher, waiting while the
-// flusher is busy with the previous batch. final is the last batch of the
-// generation, cut on shutdown.
-func (g *generation) cut(final bool) error {
+// flusher is busy with the previous batch.
+func (g *generation) cut() error {
 	now := time.Now()
-	b := &batch{seq: g.batchSeq, generation: g.gen.ID(), began: g.batchBegan, cut: now, final: final, campaignsVersion: g.c.tables.version}
+	b := &batch{seq: g.batchSeq, generation: g.gen.ID(), began: g.batchBegan, cut: now, campaignsVersion: g.c.tables.version}
 	g.advanceIdle(now, b)
 	for _, p := range g.parts {
 		b.counts.add(p.counts)

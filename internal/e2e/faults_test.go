@@ -283,7 +283,7 @@ func TestBrokerRestart(t *testing.T) {
 	if p.Exited() || c.Exited() {
 		t.Fatalf("a client exited while the broker was down")
 	}
-	broker = startBrokerAt(t, addr, 3, dataDir)
+	startBrokerAt(t, addr, 3, dataDir)
 	before := len(readOutput(t, out))
 	waitFor(t, 90*time.Second, "output after the outage", func() bool { return len(readOutput(t, out)) > before+14 })
 

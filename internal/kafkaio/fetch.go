@@ -276,7 +276,7 @@ func (r *PartitionReader) readTooLarge(conn *kafka.Conn, buf []byte, limit int) 
 			continue
 		}
 		n := min(len(m.Value), limit)
-		r.f.Records = append(r.f.Records, Record{Offset: m.Offset, Value: append(buf[len(buf):len(buf)], m.Value[:n]...), Size: len(m.Value)})
+		r.f.Records = append(r.f.Records, Record{Offset: m.Offset, Value: append(buf[len(buf):], m.Value[:n]...), Size: len(m.Value)})
 		r.offset = m.Offset + 1
 		return nil
 	}
