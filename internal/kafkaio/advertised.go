@@ -59,7 +59,7 @@ func (e *AdvertisedAddressError) Error() string {
 			"Inside Docker Compose, set KAFKA_SERVER to the broker's internal listener, broker:29092 (see .env.example and docker-compose.yml), instead of %s (%v)",
 			e.Bootstrap, e.Advertised, e.Node, e.Bootstrap, e.Err)
 	}
-	return fmt.Sprintf("broker %s answers, but the address it advertises for node %d, %s, cannot be reached from here: "+
+	return fmt.Sprintf("broker %s answers, but connecting to the address it advertises for node %d, %s, fails: "+
 		"after the first contact clients connect to the advertised addresses, so set KAFKA_SERVER to a listener whose advertised address is reachable "+
 		"(inside Docker Compose, the internal listener broker:29092), or change the broker's advertised.listeners (%v)",
 		e.Bootstrap, e.Node, e.Advertised, e.Err)

@@ -1,6 +1,7 @@
 package kafkaio
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -11,7 +12,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/segmentio/kafka-go/sasl/plain"
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/viewlog/viewlog/internal/testpki"
 )
 
 // advertisingListener makes kfake, which advertises whatever its
@@ -49,13 +53,13 @@ type advertisingBroker struct {
 }
 
 // advertisingCluster starts one kfake broker per entry of advertise, each
-// listening on host with a free port; advertise[i] gets that address and
-// returns the address broker i advertises.
-func advertisingCluster(t *testing.T, host string, advertise ...func(listen string) string) []*advertisingBroker {
+// listening on host with a free port, with opts; advertise[i] gets that
+// address and returns the address broker i advertises.
+func advertisingCluster(t *testing.T, host string, advertise []func(listen string) string, opts ...kfake.Opt) []*advertisingBroker {
 	t.Helper()
 	brokers := make([]*advertisingBroker, len(advertise))
 	n := 0
-	c, err := kfake.NewCluster(kfake.NumBrokers(len(advertise)), kfake.ListenFn(func(network, _ string) (net.Listener, error) {
+	c, err := kfake.NewCluster(append(opts, kfake.NumBrokers(len(advertise)), kfake.ListenFn(func(network, _ string) (net.Listener, error) {
 		ln, err := net.Listen(network, net.JoinHostPort(host, "0"))
 		if err != nil {
 			return nil, err
@@ -65,7 +69,7 @@ func advertisingCluster(t *testing.T, host string, advertise ...func(listen stri
 		brokers[n] = b
 		n++
 		return advertisingListener{Listener: ln, advertised: b.advertised, accepted: &b.accepted}, nil
-	}))
+	}))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,6 +108,12 @@ func outsideIP(t *testing.T) string {
 // same advertises the address the broker listens on.
 func same(listen string) string { return listen }
 
+// localhost advertises the port the broker listens on, as localhost.
+func localhost(listen string) string {
+	_, port, _ := net.SplitHostPort(listen)
+	return "localhost:" + port
+}
+
 // fixed advertises addr.
 func fixed(addr string) func(string) string { return func(string) string { return addr } }
 
@@ -117,6 +127,7 @@ func fixed(addr string) func(string) string { return func(string) string { retur
 func TestAdvertisedAddressUnreachable(t *testing.T) {
 	t.Parallel()
 	outside := outsideIP(t)
+	ca := testpki.NewCA(t, "cluster CA")
 	tests := []struct {
 		name string
 		// host is where the brokers listen; the client bootstraps
@@ -128,6 +139,8 @@ func TestAdvertisedAddressUnreachable(t *testing.T) {
 		// needsOutside: the case needs an IP address outside the
 		// loopback interface.
 		needsOutside bool
+		broker       []kfake.Opt
+		client       ClientConfig
 	}{
 		{
 			// From a container: broker:9092 answers, and advertises
@@ -171,6 +184,18 @@ func TestAdvertisedAddressUnreachable(t *testing.T) {
 			advertise: []func(string) string{same, fixed("broker.invalid:29092")},
 			node:      1,
 		},
+		{
+			// The advertised address is dialled as the bootstrap one,
+			// TLS and SASL included: the broker's certificate does not
+			// carry the advertised name.
+			name:      "advertised name not in the certificate",
+			host:      "127.0.0.1",
+			advertise: []func(string) string{localhost},
+			broker: []kfake.Opt{kfake.TLS(&tls.Config{Certificates: []tls.Certificate{
+				ca.Issue(t, testpki.Spec{CommonName: "b", Hosts: []string{"127.0.0.1"}}).TLS(t)}}),
+				kfake.EnableSASL(), kfake.Superuser("PLAIN", "alice", "pw")},
+			client: ClientConfig{TLS: &tls.Config{RootCAs: ca.Pool()}, SASL: plain.Mechanism{Username: "alice", Password: "pw"}, SASLUser: "alice"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -178,9 +203,10 @@ func TestAdvertisedAddressUnreachable(t *testing.T) {
 			if tt.needsOutside && outside == "" {
 				t.Skip("this machine has no IP address outside the loopback interface")
 			}
-			brokers := advertisingCluster(t, tt.host, tt.advertise...)
+			brokers := advertisingCluster(t, tt.host, tt.advertise, tt.broker...)
 			advertised, bootstrap := brokers[tt.node].advertised, brokers[0].listen
-			c := newClient(t, ClientConfig{Brokers: []string{bootstrap}})
+			tt.client.Brokers = []string{bootstrap}
+			c := newClient(t, tt.client)
 			err := c.WaitForBroker(t.Context(), 1, 0)
 			var adv *AdvertisedAddressError
 			if !errors.As(err, &adv) {
@@ -219,19 +245,29 @@ func TestAdvertisedAddressUnreachable(t *testing.T) {
 // That is no error as long as they answer, and they are really tried.
 func TestAdvertisedAddressDifferentButReachable(t *testing.T) {
 	t.Parallel()
-	localhost := func(listen string) string {
-		_, port, _ := net.SplitHostPort(listen)
-		return "localhost:" + port
-	}
-	for name, advertise := range map[string][]func(string) string{
-		"one broker, by name":                     {localhost},
-		"two brokers, one by its own address":     {same, localhost},
-		"two brokers, neither by its own address": {localhost, localhost},
+	ca := testpki.NewCA(t, "cluster CA")
+	for _, tt := range []struct {
+		name      string
+		advertise []func(string) string
+		broker    []kfake.Opt
+		client    ClientConfig
+	}{
+		{name: "one broker, by name", advertise: []func(string) string{localhost}},
+		{name: "two brokers, one by its own address", advertise: []func(string) string{same, localhost}},
+		{name: "two brokers, neither by its own address", advertise: []func(string) string{localhost, localhost}},
+		{
+			name:      "SASL_SSL, by a name the certificate carries",
+			advertise: []func(string) string{localhost},
+			broker: []kfake.Opt{kfake.TLS(&tls.Config{Certificates: []tls.Certificate{ca.Broker(t).TLS(t)}}),
+				kfake.EnableSASL(), kfake.Superuser("PLAIN", "alice", "pw")},
+			client: ClientConfig{TLS: &tls.Config{RootCAs: ca.Pool()}, SASL: plain.Mechanism{Username: "alice", Password: "pw"}, SASLUser: "alice"},
+		},
 	} {
-		t.Run(name, func(t *testing.T) {
+		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			brokers := advertisingCluster(t, "127.0.0.1", advertise...)
-			c := newClient(t, ClientConfig{Brokers: []string{brokers[0].listen}})
+			brokers := advertisingCluster(t, "127.0.0.1", tt.advertise, tt.broker...)
+			tt.client.Brokers = []string{brokers[0].listen}
+			c := newClient(t, tt.client)
 			if err := c.WaitForBroker(t.Context(), 1, 0); err != nil {
 				t.Fatal(err)
 			}
@@ -258,7 +294,7 @@ func TestAdvertisedAddressDifferentButReachable(t *testing.T) {
 // advertisedAttempts times in a row, and counts each attempt.
 func TestWaitForBrokerGivesUpOnAdvertisedAddress(t *testing.T) {
 	t.Parallel()
-	brokers := advertisingCluster(t, "127.0.0.1", fixed("127.0.0.1:"+closedPort(t)))
+	brokers := advertisingCluster(t, "127.0.0.1", []func(string) string{fixed("127.0.0.1:" + closedPort(t))})
 	c := newClient(t, ClientConfig{Brokers: []string{brokers[0].listen}})
 	err := c.WaitForBroker(t.Context(), 0, time.Millisecond)
 	var adv *AdvertisedAddressError
@@ -278,7 +314,7 @@ func TestWaitForBrokerGivesUpOnAdvertisedAddress(t *testing.T) {
 func TestWaitForBrokerOutlastsBriefAdvertisedFailure(t *testing.T) {
 	t.Parallel()
 	advertised := "127.0.0.1:" + closedPort(t)
-	brokers := advertisingCluster(t, "127.0.0.1", func(string) string { return advertised })
+	brokers := advertisingCluster(t, "127.0.0.1", []func(string) string{fixed(advertised)})
 	c := newClient(t, ClientConfig{Brokers: []string{brokers[0].listen}})
 	done := make(chan error, 1)
 	var wg sync.WaitGroup

@@ -66,7 +66,7 @@ func (c *Client) WaitForBroker(ctx context.Context, retries int, delay time.Dura
 			advertised = 0
 		}
 		if retries > 0 && attempt >= retries || advertised >= advertisedAttempts {
-			return fmt.Errorf("broker %v: giving up after %d attempts: %w", brokers, attempt, err)
+			return fmt.Errorf("broker %v: giving up after attempt %d: %w", brokers, attempt, err)
 		}
 		log.Warn("connecting to the broker failed, retrying", "brokers", brokers, "attempt", attempt, "retry_in", delay, "reason", reason, "err", err)
 		select {
