@@ -2,7 +2,9 @@
 // and tests (franz-go's kfake). Topics are created on first use with
 // DEVBROKER_PARTITIONS partitions, unless DEVBROKER_AUTO_CREATE_TOPICS=false.
 // Unless DEVBROKER_DATA_DIR is set it keeps everything in memory: stopping it
-// loses every record and committed offset. The DEVBROKER_SASL_* and
+// loses every record and committed offset. It tells clients to connect to
+// DEVBROKER_ADVERTISED_ADDR, if set, as Kafka's advertised.listeners does,
+// and otherwise to the address it listens on. The DEVBROKER_SASL_* and
 // DEVBROKER_TLS_* settings make it a secured cluster, as managed ones are.
 package main
 
@@ -39,13 +41,24 @@ func run(ctx context.Context, environ map[string]string, stderr io.Writer) error
 		return fmt.Errorf("configuration:\n%w", err)
 	}
 	log := cfg.LogFormat.Logger(stderr, cfg.LogLevel)
+	var listening string
 	opts := []kfake.Opt{
 		kfake.NumBrokers(1),
 		kfake.DefaultNumPartitions(cfg.Partitions),
 		// kfake binds 127.0.0.1:<port>; listen where asked instead. The
-		// address it advertises is the one it listens on.
+		// address it advertises is the one its listener reports.
 		kfake.Ports(0),
-		kfake.ListenFn(func(network, _ string) (net.Listener, error) { return net.Listen(network, cfg.Addr) }),
+		kfake.ListenFn(func(network, _ string) (net.Listener, error) {
+			ln, err := net.Listen(network, cfg.Addr)
+			if err != nil {
+				return nil, err
+			}
+			listening = ln.Addr().String()
+			if cfg.AdvertisedAddr == "" {
+				return ln, nil
+			}
+			return advertisedListener{Listener: ln, addr: cfg.AdvertisedAddr}, nil
+		}),
 		kfake.WithLogger(kfakeLogger{log}),
 	}
 	if cfg.DataDir != "" {
@@ -60,7 +73,7 @@ func run(ctx context.Context, environ map[string]string, stderr io.Writer) error
 	if cfg.DataDir != "" {
 		storage = "persisted in " + cfg.DataDir
 	}
-	log.Info("development broker listening", "addr", cluster.ListenAddrs()[0], "default_partitions", cfg.Partitions, "storage", storage,
+	log.Info("development broker listening", "addr", listening, "advertised", cluster.ListenAddrs()[0], "default_partitions", cfg.Partitions, "storage", storage,
 		"auto_create_topics", cfg.AutoCreateTopics, "security", security(cfg))
 	<-ctx.Done()
 	cluster.Close()
@@ -131,6 +144,21 @@ func security(cfg config.DevBroker) string {
 	}
 	return strings.Join(parts, "; ")
 }
+
+// advertisedListener reports addr as its address, which kfake advertises
+// to clients in its metadata, as Kafka does its advertised.listeners.
+type advertisedListener struct {
+	net.Listener
+	addr string
+}
+
+func (l advertisedListener) Addr() net.Addr { return hostPort(l.addr) }
+
+// hostPort is a host:port whose host may be a name.
+type hostPort string
+
+func (a hostPort) Network() string { return "tcp" }
+func (a hostPort) String() string  { return string(a) }
 
 // kfakeLogger bridges kfake's logger to slog at debug level: kfake logs
 // every request, which is noise unless one is debugging the protocol.

@@ -56,6 +56,16 @@ func TestForms(t *testing.T) {
 	}
 }
 
+func TestDevBrokerAdvertisedAddr(t *testing.T) {
+	d, err := LoadDevBroker(map[string]string{"DEVBROKER_ADDR": ":9092", "DEVBROKER_ADVERTISED_ADDR": "devbroker:9092"})
+	if err != nil || d.Addr != ":9092" || d.AdvertisedAddr != "devbroker:9092" {
+		t.Fatalf("parsed %+v, %v", d, err)
+	}
+	if d, err := LoadDevBroker(map[string]string{}); err != nil || d.AdvertisedAddr != "" {
+		t.Fatalf("default %q, %v; want empty: the listen address", d.AdvertisedAddr, err)
+	}
+}
+
 // Every bad value stops the program with the variable, the value and the
 // accepted forms. (An empty value means the default, as if unset.)
 func TestInvalidValues(t *testing.T) {
@@ -106,6 +116,9 @@ func TestInvalidValues(t *testing.T) {
 		{producer, "LOG_LEVEL", "trace", "DEBUG"},
 		{devbroker, "DEVBROKER_ADDR", "nowhere", "host:port"},
 		{devbroker, "DEVBROKER_PARTITIONS", "0", "1 to 1000"},
+		{devbroker, "DEVBROKER_ADVERTISED_ADDR", "devbroker", "host:port"},
+		{devbroker, "DEVBROKER_ADVERTISED_ADDR", ":9092", "host:port"}, // a wildcard tells clients nothing
+		{devbroker, "DEVBROKER_ADVERTISED_ADDR", "devbroker:0", "host:port"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+"="+tt.value, func(t *testing.T) {

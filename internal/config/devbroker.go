@@ -12,8 +12,14 @@ import (
 
 // DevBroker is the local development broker's configuration.
 type DevBroker struct {
-	Addr       string `env:"DEVBROKER_ADDR" envDefault:"127.0.0.1:9092"`
-	Partitions int    `env:"DEVBROKER_PARTITIONS" envDefault:"3" forms:"an integer from 1 to 1000"`
+	Addr string `env:"DEVBROKER_ADDR" envDefault:"127.0.0.1:9092"`
+	// AdvertisedAddr is the address the broker tells clients to connect
+	// to after the first contact, as Kafka's advertised.listeners; empty
+	// means the address it listens on. Set it when that address is a
+	// wildcard (":9092", "0.0.0.0:9092") or clients know the broker by
+	// another name, such as a container's or a host's.
+	AdvertisedAddr string `env:"DEVBROKER_ADVERTISED_ADDR" forms:"host:port clients connect to (\"devbroker:9092\"); empty: DEVBROKER_ADDR"`
+	Partitions     int    `env:"DEVBROKER_PARTITIONS" envDefault:"3" forms:"an integer from 1 to 1000"`
 	// DataDir, if set, keeps topics and committed offsets on disk across
 	// restarts; by default everything is in memory.
 	DataDir  string   `env:"DEVBROKER_DATA_DIR"`
@@ -103,6 +109,12 @@ func LoadDevBroker(environ map[string]string) (DevBroker, error) {
 	_, port, err := net.SplitHostPort(c.Addr)
 	n, perr := strconv.Atoi(port)
 	check(&errs, err == nil && perr == nil && n >= 0 && n <= 65535, "DEVBROKER_ADDR", c.Addr, "not host:port", "host:port to listen on (\"127.0.0.1:9092\")")
+	if c.AdvertisedAddr != "" {
+		host, port, err := net.SplitHostPort(c.AdvertisedAddr)
+		n, perr := strconv.Atoi(port)
+		check(&errs, err == nil && host != "" && perr == nil && n >= 1 && n <= 65535, "DEVBROKER_ADVERTISED_ADDR", c.AdvertisedAddr, "not host:port",
+			"host:port clients connect to (\"devbroker:9092\"); empty: DEVBROKER_ADDR")
+	}
 	check(&errs, c.Partitions >= 1 && c.Partitions <= 1000, "DEVBROKER_PARTITIONS", strconv.Itoa(c.Partitions), "out of range", "an integer from 1 to 1000")
 
 	c.SASLMechanisms = slices.DeleteFunc(c.SASLMechanisms, func(m SASLMechanism) bool { return m == "" })

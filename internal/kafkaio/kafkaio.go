@@ -1,6 +1,7 @@
 // Package kafkaio is the pipeline's Kafka I/O, built on segmentio/kafka-go:
 // waiting for the broker (and saying why it refuses: credentials,
-// certificates, or a security protocol it does not speak), creating the
+// certificates, a security protocol it does not speak, or an address it
+// advertises that cannot be reached), creating the
 // topics a program needs, a producer-side writer tuned for small batches,
 // and a consumer group that fetches each assigned partition directly and
 // commits offsets together with a metadata string. One Client, made from one
@@ -16,7 +17,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"time"
+
+	"github.com/segmentio/kafka-go"
 )
 
 // slogLogger bridges kafka-go's Printf-style logger to slog.
@@ -36,9 +40,13 @@ func (l slogLogger) Printf(format string, args ...any) {
 // or when ctx is done. Refused credentials and certificates are retried too:
 // the fix is often on the cluster's side (a user or an ACL not created yet),
 // and a supervisor would only restart a program that exited, in a loop.
+// A broker that answers but advertises an address this client cannot
+// reach is the exception: the wait gives up after advertisedAttempts such
+// attempts in a row, with an *AdvertisedAddressError.
 func (c *Client) WaitForBroker(ctx context.Context, retries int, delay time.Duration) error {
 	log, brokers := c.log, c.cfg.Brokers
 	delay = max(delay, 100*time.Millisecond)
+	advertised := 0 // attempts in a row that failed on an advertised address
 	for attempt := 1; ; attempt++ {
 		err := c.probe(ctx)
 		if err == nil {
@@ -52,8 +60,13 @@ func (c *Client) WaitForBroker(ctx context.Context, retries int, delay time.Dura
 		}
 		reason := Reason(err)
 		c.connectErrors.WithLabelValues(reason).Inc()
-		if retries > 0 && attempt >= retries {
-			return fmt.Errorf("broker %v not reachable after %d attempts: %w", brokers, attempt, err)
+		if reason == ReasonAdvertisedAddress {
+			advertised++
+		} else {
+			advertised = 0
+		}
+		if retries > 0 && attempt >= retries || advertised >= advertisedAttempts {
+			return fmt.Errorf("broker %v: giving up after attempt %d: %w", brokers, attempt, err)
 		}
 		log.Warn("connecting to the broker failed, retrying", "brokers", brokers, "attempt", attempt, "retry_in", delay, "reason", reason, "err", err)
 		select {
@@ -65,29 +78,32 @@ func (c *Client) WaitForBroker(ctx context.Context, retries int, delay time.Dura
 	}
 }
 
-// probe returns nil if a broker answers, or the classified error of the
-// last one tried.
+// probe returns nil if a broker answers and every address it advertises
+// does too, an *AdvertisedAddressError if one of those does not, or the
+// classified error of the last bootstrap broker tried.
 func (c *Client) probe(ctx context.Context) error {
 	var last error
 	for _, b := range c.cfg.Brokers {
-		err := c.probeOne(ctx, b)
+		brokers, reached, err := c.probeOne(ctx, b)
 		if err == nil {
-			return nil
+			return c.checkAdvertised(ctx, b, reached, brokers)
 		}
 		last = c.classify(ctx, b, err)
 	}
 	return last
 }
 
-func (c *Client) probeOne(ctx context.Context, broker string) error {
+// probeOne asks broker for the cluster's brokers, and returns them with
+// the network address the connection reached.
+func (c *Client) probeOne(ctx context.Context, broker string) ([]kafka.Broker, net.Addr, error) {
 	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	conn, err := c.dialer.DialContext(dctx, "tcp", broker)
 	cancel()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-	_, err = conn.Brokers()
-	return err
+	brokers, err := conn.Brokers()
+	return brokers, conn.RemoteAddr(), err
 }

@@ -27,6 +27,9 @@ const (
 	// ReasonSecurityProtocol: the broker's listener speaks another
 	// security protocol (TLS or not, SASL or not) than the client.
 	ReasonSecurityProtocol = "security_protocol"
+	// ReasonAdvertisedAddress: a bootstrap broker answered, but an
+	// address the cluster advertises could not be reached.
+	ReasonAdvertisedAddress = "advertised_address"
 	// ReasonNetwork: anything else, such as a refused connection or a
 	// name that does not resolve.
 	ReasonNetwork = "network"
@@ -35,11 +38,14 @@ const (
 // Reason classifies an error from connecting to the cluster.
 func Reason(err error) string {
 	var (
-		a *AuthError
-		t *TLSError
-		p *ProtocolMismatchError
+		a   *AuthError
+		t   *TLSError
+		p   *ProtocolMismatchError
+		adv *AdvertisedAddressError
 	)
 	switch {
+	case errors.As(err, &adv):
+		return ReasonAdvertisedAddress
 	case errors.As(err, &a):
 		return ReasonAuth
 	case errors.As(err, &t):
@@ -115,9 +121,9 @@ func (c *Client) Metrics() prometheus.Collector { return c.connectErrors }
 func newConnectErrors() *prometheus.CounterVec {
 	v := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "viewlog_kafka_connect_errors_total",
-		Help: "Failed attempts to reach the Kafka cluster while waiting for it at start, by reason: auth (credentials refused), tls (certificate), security_protocol (client and listener disagree), network.",
+		Help: "Failed attempts to reach the Kafka cluster while waiting for it at start, by reason: auth (credentials refused), tls (certificate), security_protocol (client and listener disagree), advertised_address (the bootstrap broker answers, an address it advertises does not), network.",
 	}, []string{"reason"})
-	for _, r := range []string{ReasonAuth, ReasonTLS, ReasonSecurityProtocol, ReasonNetwork} {
+	for _, r := range []string{ReasonAuth, ReasonTLS, ReasonSecurityProtocol, ReasonAdvertisedAddress, ReasonNetwork} {
 		v.WithLabelValues(r)
 	}
 	return v
