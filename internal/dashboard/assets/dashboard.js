@@ -271,8 +271,10 @@
   function renderPartitions(rows) {
     fillTable('partitions', rows.map((p) => {
       const tr = document.createElement('tr');
+      // An idle partition's watermark follows the group's event time; the
+      // clock time keeps the column narrow, the full instant is its title.
       let state = p.idle ? 'idle' : 'active';
-      if (p.follows_watermark != null) state += `, follows ${p.follows_watermark}`;
+      if (p.follows_watermark != null) state += `, follows ${clock(seconds(p.follows_watermark), false)}`;
       tr.append(
         cell(String(p.partition)),
         cell(count(p.lag), 'num'),
