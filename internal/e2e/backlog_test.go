@@ -33,7 +33,7 @@ func TestBacklogOnDefaults(t *testing.T) {
 	const topic = "views-backlog"
 
 	began := time.Now()
-	b := produceBacklog(t, broker, topic, records, perMinute)
+	b := produceBacklog(t, broker, topic, backlogSpec{from: base, records: records, perMinute: perMinute, closers: true})
 	t.Logf("produced %d records (%d minutes of event time) in %v", b.produced, records/perMinute, time.Since(began).Round(time.Millisecond))
 
 	// Only the addresses, names and paths are set: every other setting
@@ -100,13 +100,22 @@ type backlog struct {
 	rows     map[string]expected // by outRow.key()
 }
 
-// produceBacklog writes n valid records with franz-go, keyed by campaign,
-// their event time advancing perMinute records a minute from base, then one
-// record of every campaign a minute after the last, whose windows stay open.
-// It returns the rows the consumer must write. Values are built in memory
-// and sent asynchronously, many batches in flight, so that millions of
-// records take seconds.
-func produceBacklog(t *testing.T, broker, topic string, n, perMinute int) backlog {
+// backlogSpec is a stream of valid records for produceBacklog.
+type backlogSpec struct {
+	// from is the first record's event time; it advances perMinute
+	// records a minute of event time.
+	from               time.Time
+	records, perMinute int
+	// closers adds one record of every campaign a minute after the last,
+	// in windows that stay open and are not in the expected rows.
+	closers bool
+}
+
+// produceBacklog writes spec's records with franz-go, keyed by campaign in
+// random order, and returns the rows the consumer must write for them.
+// Values are built in memory and sent asynchronously, many batches in
+// flight, so that millions of records take seconds.
+func produceBacklog(t *testing.T, broker, topic string, spec backlogSpec) backlog {
 	t.Helper()
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(broker),
@@ -147,15 +156,15 @@ func produceBacklog(t *testing.T, broker, topic string, n, perMinute int) backlo
 	}
 	b := backlog{rows: map[string]expected{}}
 	rng := rand.New(rand.NewPCG(7, 11))
-	step := time.Minute / time.Duration(perMinute)
+	step := time.Minute / time.Duration(spec.perMinute)
 	send := func(i int, campaign int, end time.Time, dur time.Duration) {
 		start := end.Add(-dur)
 		cl.Produce(ctx, &kgo.Record{Key: keys[campaign], Value: viewJSON(i, campaign, start, end)}, done)
 		b.produced++
 	}
-	for i := range n {
+	for i := range spec.records {
 		c := campaignIDs[rng.IntN(len(campaignIDs))]
-		end := base.Add(time.Duration(i) * step).Truncate(time.Second)
+		end := spec.from.Add(time.Duration(i) * step).Truncate(time.Second)
 		dur := time.Duration(1+rng.IntN(300)) * time.Second
 		send(i, c, end, dur)
 		key := fmt.Sprintf("%d/%s/%d", networks[c], end.Truncate(time.Minute).Format("2006-01-02_15-04-05"), c)
@@ -166,9 +175,11 @@ func produceBacklog(t *testing.T, broker, topic string, n, perMinute int) backlo
 	}
 	// The closers: past the data's last minute by more than the
 	// watermark delay, in windows of their own that stay open.
-	last := base.Add(time.Duration(n-1) * step).Truncate(time.Minute)
-	for j, c := range campaignIDs {
-		send(n+j, c, last.Add(time.Minute+15*time.Second), time.Second)
+	if spec.closers {
+		last := spec.from.Add(time.Duration(spec.records-1) * step).Truncate(time.Minute)
+		for j, c := range campaignIDs {
+			send(spec.records+j, c, last.Add(time.Minute+15*time.Second), time.Second)
+		}
 	}
 	if err := cl.Flush(ctx); err != nil {
 		t.Fatalf("flush: %v", err)
