@@ -1,17 +1,23 @@
 package e2e
 
 import (
+	"bufio"
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -111,12 +117,123 @@ type backlogSpec struct {
 	closers bool
 }
 
-// produceBacklog writes spec's records with franz-go, keyed by campaign in
-// random order, and returns the rows the consumer must write for them.
-// Values are built in memory and sent asynchronously, many batches in
-// flight, so that millions of records take seconds.
+// produceBacklog writes spec's records, keyed by campaign in random order,
+// and returns the rows the consumer must write for them. Values are built
+// in memory and streamed to kcat, or, without kcat, sent with franz-go,
+// many batches in flight, so that millions of records take seconds. It
+// checks that the topic then holds exactly what was produced.
 func produceBacklog(t *testing.T, broker, topic string, spec backlogSpec) backlog {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	before := topicSize(t, broker, topic)
+	w := newBulkWriter(t, ctx, broker, topic)
+
+	keys := map[int][]byte{}
+	for c := range networks {
+		keys[c] = []byte(strconv.Itoa(c))
+	}
+	campaignIDs := make([]int, 0, len(networks))
+	for c := 10; c <= 140; c += 10 {
+		campaignIDs = append(campaignIDs, c)
+	}
+	b := backlog{rows: map[string]expected{}}
+	type cell struct {
+		campaign int
+		minute   time.Time
+	}
+	rows := map[cell]expected{}
+	rng := rand.New(rand.NewPCG(7, 11))
+	step := time.Minute / time.Duration(spec.perMinute)
+	// Timestamps as the producer writes them, formatted once per second.
+	from := spec.from.Add(-5 * time.Minute).Truncate(time.Second)
+	var stamps [][]byte
+	stamp := func(t time.Time) []byte {
+		i := int(t.Sub(from) / time.Second)
+		for len(stamps) <= i {
+			stamps = append(stamps, from.Add(time.Duration(len(stamps))*time.Second).UTC().AppendFormat(nil, time.RFC3339))
+		}
+		return stamps[i]
+	}
+	send := func(i int, campaign int, end time.Time, dur time.Duration) {
+		w.write(keys[campaign], viewJSON(i, campaign, stamp(end.Add(-dur)), stamp(end)))
+		b.produced++
+	}
+	for i := range spec.records {
+		c := campaignIDs[rng.IntN(len(campaignIDs))]
+		end := spec.from.Add(time.Duration(i) * step).Truncate(time.Second)
+		dur := time.Duration(1+rng.IntN(300)) * time.Second
+		send(i, c, end, dur)
+		k := cell{c, end.Truncate(time.Minute)}
+		e := rows[k]
+		e.count++
+		e.sum += int64(dur / time.Second)
+		rows[k] = e
+	}
+	for k, e := range rows {
+		b.rows[fmt.Sprintf("%d/%s/%d", networks[k.campaign], k.minute.Format("2006-01-02_15-04-05"), k.campaign)] = e
+	}
+	// The closers: past the data's last minute by more than the
+	// watermark delay, in windows of their own that stay open.
+	if spec.closers {
+		last := spec.from.Add(time.Duration(spec.records-1) * step).Truncate(time.Minute)
+		for j, c := range campaignIDs {
+			send(spec.records+j, c, last.Add(time.Minute+15*time.Second), time.Second)
+		}
+	}
+	if err := w.close(); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	if n := topicSize(t, broker, topic) - before; n != b.produced {
+		t.Fatalf("the topic took %d records of the %d produced", n, b.produced)
+	}
+	return b
+}
+
+// bulkWriter sends records to a topic as fast as it can: through kcat's
+// standard input if kcat is installed, else with franz-go.
+type bulkWriter struct {
+	write func(key, value []byte)
+	close func() error
+}
+
+func newBulkWriter(t *testing.T, ctx context.Context, broker, topic string) bulkWriter {
+	t.Helper()
+	if path, err := exec.LookPath("kcat"); err == nil {
+		// Idempotent, so that a retried batch is neither doubled nor
+		// reordered.
+		cmd := exec.CommandContext(ctx, path, "-P", "-b", broker, "-t", topic, "-K", "\t",
+			"-X", "partitioner=murmur2_random", "-X", "acks=all", "-X", "enable.idempotence=true")
+		in, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		bw := bufio.NewWriterSize(in, 1<<20)
+		var werr error
+		return bulkWriter{
+			write: func(key, value []byte) {
+				if werr == nil {
+					_, werr = bw.Write(key)
+					bw.WriteByte('\t')
+					bw.Write(value)
+					bw.WriteByte('\n')
+				}
+			},
+			close: func() error {
+				werr = errors.Join(werr, bw.Flush(), in.Close())
+				if err := cmd.Wait(); err != nil {
+					return fmt.Errorf("kcat: %w: %s", err, stderr.Bytes())
+				}
+				return werr
+			},
+		}
+	}
+	t.Log("kcat not found (apt-get install kcat); producing the backlog with franz-go, which is slower")
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(broker),
 		kgo.DefaultProduceTopic(topic),
@@ -129,10 +246,6 @@ func produceBacklog(t *testing.T, broker, topic string, spec backlogSpec) backlo
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	defer cancel()
-
 	var (
 		mu       sync.Mutex
 		firstErr error
@@ -140,61 +253,51 @@ func produceBacklog(t *testing.T, broker, topic string, spec backlogSpec) backlo
 	done := func(_ *kgo.Record, err error) {
 		if err != nil {
 			mu.Lock()
-			if firstErr == nil {
-				firstErr = err
-			}
+			firstErr = cmp.Or(firstErr, err)
 			mu.Unlock()
 		}
 	}
-	keys := map[int][]byte{}
-	for c := range networks {
-		keys[c] = []byte(strconv.Itoa(c))
+	return bulkWriter{
+		write: func(key, value []byte) { cl.Produce(ctx, &kgo.Record{Key: key, Value: value}, done) },
+		close: func() error {
+			defer cl.Close()
+			if err := cl.Flush(ctx); err != nil {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			return firstErr
+		},
 	}
-	campaignIDs := make([]int, 0, len(networks))
-	for c := 10; c <= 140; c += 10 {
-		campaignIDs = append(campaignIDs, c)
+}
+
+// topicSize is how many records topic holds, 0 if it does not exist.
+func topicSize(t *testing.T, broker, topic string) int64 {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker))
+	if err != nil {
+		t.Fatal(err)
 	}
-	b := backlog{rows: map[string]expected{}}
-	rng := rand.New(rand.NewPCG(7, 11))
-	step := time.Minute / time.Duration(spec.perMinute)
-	send := func(i int, campaign int, end time.Time, dur time.Duration) {
-		start := end.Add(-dur)
-		cl.Produce(ctx, &kgo.Record{Key: keys[campaign], Value: viewJSON(i, campaign, start, end)}, done)
-		b.produced++
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatalf("end offsets of %s: %v", topic, err)
 	}
-	for i := range spec.records {
-		c := campaignIDs[rng.IntN(len(campaignIDs))]
-		end := spec.from.Add(time.Duration(i) * step).Truncate(time.Second)
-		dur := time.Duration(1+rng.IntN(300)) * time.Second
-		send(i, c, end, dur)
-		key := fmt.Sprintf("%d/%s/%d", networks[c], end.Truncate(time.Minute).Format("2006-01-02_15-04-05"), c)
-		e := b.rows[key]
-		e.count++
-		e.sum += int64(dur / time.Second)
-		b.rows[key] = e
-	}
-	// The closers: past the data's last minute by more than the
-	// watermark delay, in windows of their own that stay open.
-	if spec.closers {
-		last := spec.from.Add(time.Duration(spec.records-1) * step).Truncate(time.Minute)
-		for j, c := range campaignIDs {
-			send(spec.records+j, c, last.Add(time.Minute+15*time.Second), time.Second)
+	var n int64
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err == nil {
+			n += o.Offset
 		}
-	}
-	if err := cl.Flush(ctx); err != nil {
-		t.Fatalf("flush: %v", err)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if firstErr != nil {
-		t.Fatalf("produce: %v", firstErr)
-	}
-	return b
+	})
+	return n
 }
 
 // viewJSON is the record the producer would send for view i, with a
-// canonical UUID as its view_id, as the producer's are.
-func viewJSON(i, campaign int, start, end time.Time) []byte {
+// canonical UUID as its view_id, as the producer's are, and the given
+// timestamps.
+func viewJSON(i, campaign int, start, end []byte) []byte {
 	var id [16]byte
 	for k := range 8 {
 		id[15-k] = byte(uint64(i) >> (8 * k))
@@ -212,9 +315,9 @@ func viewJSON(i, campaign int, start, end time.Time) []byte {
 	v = append(v, '-')
 	v = hex.AppendEncode(v, id[10:16])
 	v = append(v, `","start_timestamp":"`...)
-	v = start.UTC().AppendFormat(v, time.RFC3339)
+	v = append(v, start...)
 	v = append(v, `","end_timestamp":"`...)
-	v = end.UTC().AppendFormat(v, time.RFC3339)
+	v = append(v, end...)
 	v = append(v, `","banner_id":`...)
 	v = strconv.AppendInt(v, int64(1+i%50), 10)
 	v = append(v, `,"campaign_id":`...)
