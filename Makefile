@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin
 COMPOSE ?= docker compose
 
-.PHONY: all build run-local query dashboard-vendor test vet unit bench fuzz up down logs ps clean
+.PHONY: all build run-local run-local-fresh query dashboard-vendor test vet unit bench fuzz up down logs ps clean
 
 all: build
 
@@ -11,9 +11,15 @@ all: build
 build:
 	$(GO) build -o $(BIN)/ ./cmd/devbroker ./cmd/producer ./cmd/consumer
 
-## run-local: embedded broker + producer + consumer, output in data/output_data, until Ctrl-C
+## run-local: development broker + producer + consumer, output in data/output_data, until Ctrl-C;
+## the broker keeps its state in data/devbroker, so the next run finishes the windows left open
+## (FRESH=1 starts from an empty topic); dashboard on http://127.0.0.1:8080/
 run-local: build
 	./scripts/run-local.sh
+
+## run-local-fresh: run-local from an empty broker (removes data/devbroker; the output stays)
+run-local-fresh: build
+	FRESH=1 ./scripts/run-local.sh
 
 ## query: the latest windows in OUTPUT_DIR, read with DuckDB (cgo: needs a C compiler), e.g. make query ARGS='-since 30m -campaign 40 -format csv'
 ARGS ?=
