@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin
 COMPOSE ?= docker compose
 
-.PHONY: all build run-local run-local-fresh query dashboard-vendor test vet unit bench fuzz up down logs ps clean
+.PHONY: all build run-local run-local-fresh query dashboard-vendor dashboard-screenshot test vet unit bench fuzz up down logs ps clean
 
 all: build
 
@@ -68,6 +68,11 @@ fuzz:
 	$(GO) test ./internal/producer -run '^$$' -fuzz '^FuzzAppendView$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/location -run '^$$' -fuzz '^FuzzParseLocation$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/storage -run '^$$' -fuzz '^FuzzLocalPath$$' -fuzztime $(FUZZTIME)
+
+## dashboard-screenshot: docs/dashboard.png from a real run (headless Chromium; npm ci --prefix tools/pagecheck first)
+dashboard-screenshot:
+	VIEWLOG_SCREENSHOT_DIR=$(CURDIR)/docs VIEWLOG_REQUIRE_BROWSER=1 $(GO) test -count=1 -run '^TestDashboardLive$$' ./internal/e2e
+	mv docs/dashboard-live.png docs/dashboard.png
 
 ## up/down/logs/ps: the Docker Compose deployment
 up:
