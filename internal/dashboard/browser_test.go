@@ -1,26 +1,20 @@
 package dashboard_test
 
 import (
-	"bytes"
 	"cmp"
-	"context"
 	"encoding/json"
-	"errors"
-	"image/png"
 	"math"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/viewlog/viewlog/internal/dashboard"
+	"github.com/viewlog/viewlog/internal/pagecheck"
 )
 
 // The browser test loads the page in Debian's headless Chromium through
@@ -79,11 +73,8 @@ type window struct {
 
 // shown is window.dashboardState: what the page plotted and listed.
 type shown struct {
-	Renders  int    `json:"renders"`
-	Failures int    `json:"failures"`
-	LastErr  string `json:"lastError"`
-	Time     string `json:"time"`
-	Ready    struct {
+	Time  string `json:"time"`
+	Ready struct {
 		OK     bool   `json:"ok"`
 		Reason string `json:"reason"`
 	} `json:"ready"`
@@ -128,34 +119,11 @@ type outcome struct {
 	Count   int64  `json:"count"`
 }
 
-// findings is what tools/pagecheck/check.mjs prints.
-type findings struct {
-	State    *shown `json:"state"`
-	Requests []struct {
-		URL          string `json:"url"`
-		Method       string `json:"method"`
-		ResourceType string `json:"resourceType"`
-		Status       *int   `json:"status"`
-		Failure      string `json:"failure"`
-	} `json:"requests"`
-	Console []struct {
-		Type     string `json:"type"`
-		Text     string `json:"text"`
-		Location string `json:"location"`
-	} `json:"console"`
-	PageErrors []string `json:"pageErrors"`
-	Layout     struct {
-		ScrollWidth int `json:"scrollWidth"`
-		ClientWidth int `json:"clientWidth"`
-	} `json:"layout"`
-	Error string `json:"error"`
-}
-
 func TestDashboardInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a browser")
 	}
-	node, tool := pagecheck(t)
+	tool := pagecheck.Find(t)
 	full := readFixture(t, "state.json")
 	for _, tc := range []struct {
 		name   string
@@ -179,103 +147,20 @@ func TestDashboardInBrowser(t *testing.T) {
 			t.Cleanup(srv.Close)
 
 			shot := filepath.Join(cmp.Or(os.Getenv("VIEWLOG_SCREENSHOT_DIR"), t.TempDir()), tc.name+".png")
-			f := runPagecheck(t, node, tool, srv.URL+"/", shot, len(tc.states))
+			f := tool.Run(t, srv.URL+"/", shot, len(tc.states))
 
 			var want state
 			if err := json.Unmarshal(tc.states[len(tc.states)-1], &want); err != nil {
 				t.Fatal(err)
 			}
-			checkClean(t, f, srv.URL)
-			checkShown(t, f.State, want)
-			checkScreenshot(t, shot)
+			var got shown
+			if err := json.Unmarshal(f.State, &got); err != nil {
+				t.Fatalf("window.dashboardState: %v", err)
+			}
+			pagecheck.CheckClean(t, f, srv.URL)
+			checkShown(t, &got, want)
+			pagecheck.CheckScreenshot(t, shot)
 		})
-	}
-}
-
-// pagecheck finds node, Chromium and the installed tool, or skips.
-func pagecheck(t *testing.T) (node, dir string) {
-	t.Helper()
-	unavailable := t.Skipf
-	if os.Getenv("VIEWLOG_REQUIRE_BROWSER") == "1" {
-		unavailable = t.Fatalf
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		unavailable("node not found: %v", err)
-	}
-	chromium := cmp.Or(os.Getenv("CHROMIUM"), "/usr/bin/chromium")
-	if _, err := os.Stat(chromium); err != nil {
-		unavailable("chromium not installed (apt-get install chromium): %v", err)
-	}
-	dir, err = filepath.Abs(filepath.Join("..", "..", "tools", "pagecheck"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "playwright-core", "package.json")); err != nil {
-		unavailable("playwright-core not installed (npm ci --prefix tools/pagecheck): %v", err)
-	}
-	return node, dir
-}
-
-func runPagecheck(t *testing.T, node, dir, pageURL, shot string, renders int) findings {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, filepath.Join(dir, "check.mjs"), pageURL, shot, strconv.Itoa(renders))
-	cmd.Dir = dir
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	start := time.Now()
-	runErr := cmd.Run()
-	t.Logf("pagecheck took %v; screenshot %s", time.Since(start).Round(time.Millisecond), shot)
-	var f findings
-	if err := json.Unmarshal(stdout.Bytes(), &f); err != nil {
-		t.Fatalf("pagecheck: %v; output not JSON: %v\nstdout: %s\nstderr: %s", runErr, err, stdout.Bytes(), stderr.Bytes())
-	}
-	if runErr != nil || f.Error != "" || f.State == nil {
-		var exit *exec.ExitError
-		if errors.As(runErr, &exit) || runErr == nil {
-			t.Fatalf("pagecheck could not check the page: %s\nconsole: %+v\npage errors: %q\nstderr: %s", f.Error, f.Console, f.PageErrors, stderr.Bytes())
-		}
-		t.Fatalf("pagecheck: %v\nstderr: %s", runErr, stderr.Bytes())
-	}
-	return f
-}
-
-// checkClean asserts that the page stayed on its server, loaded what it
-// asked for, and logged no error.
-func checkClean(t *testing.T, f findings, server string) {
-	t.Helper()
-	origin, err := url.Parse(server)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(f.Requests) < 6 { // page, 4 assets, api/state
-		t.Errorf("only %d requests recorded: %+v", len(f.Requests), f.Requests)
-	}
-	for _, r := range f.Requests {
-		u, err := url.Parse(r.URL)
-		if err != nil || u.Scheme != origin.Scheme || u.Host != origin.Host {
-			t.Errorf("request outside the server: %s %s (%s, failure %q)", r.Method, r.URL, r.ResourceType, r.Failure)
-			continue
-		}
-		if r.Status != nil && *r.Status >= 400 {
-			t.Errorf("%s %s answered %d", r.Method, r.URL, *r.Status)
-		}
-	}
-	for _, m := range f.Console {
-		if m.Type == "error" || m.Type == "warning" {
-			t.Errorf("console %s: %s (%s)", m.Type, m.Text, m.Location)
-		}
-	}
-	for _, e := range f.PageErrors {
-		t.Errorf("uncaught: %s", e)
-	}
-	if f.State.Failures != 0 {
-		t.Errorf("page reported %d failures, last: %s", f.State.Failures, f.State.LastErr)
-	}
-	if f.Layout.ScrollWidth > f.Layout.ClientWidth {
-		t.Errorf("page overflows horizontally: %d px wide in a %d px window", f.Layout.ScrollWidth, f.Layout.ClientWidth)
 	}
 }
 
@@ -421,22 +306,6 @@ func viewsOf(windows []window) ([]time.Time, map[int]campaignSeries) {
 		s.seconds[i] += w.AvgDuration * float64(w.Count)
 	}
 	return starts, series
-}
-
-func checkScreenshot(t *testing.T, path string) {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatalf("screenshot: %v", err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatalf("screenshot %s: %v", path, err)
-	}
-	if b := img.Bounds(); b.Dx() != 1280 || b.Dy() < 900 {
-		t.Errorf("screenshot is %dx%d, want 1280 wide and the full page", b.Dx(), b.Dy())
-	}
 }
 
 func readFixture(t *testing.T, name string) []byte {

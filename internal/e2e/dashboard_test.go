@@ -1,25 +1,20 @@
 package e2e
 
 import (
-	"bytes"
 	"cmp"
-	"context"
 	"encoding/json"
 	"fmt"
-	"image/png"
 	"maps"
 	"math"
 	"math/rand/v2"
-	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/viewlog/viewlog/internal/consumer"
+	"github.com/viewlog/viewlog/internal/pagecheck"
 )
 
 // TestDashboardLive loads the consumer's dashboard in Debian's headless
@@ -36,7 +31,7 @@ func TestDashboardLive(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end, with a browser")
 	}
-	node, tool := pagecheckTool(t)
+	tool := pagecheck.Find(t)
 	broker, _ := startBroker(t, 3)
 	const topic = "views-dashboard"
 	d := dashboardDataset(15)
@@ -60,15 +55,19 @@ func TestDashboardLive(t *testing.T) {
 
 	shot := filepath.Join(cmp.Or(os.Getenv("VIEWLOG_SCREENSHOT_DIR"), t.TempDir()), "dashboard-live.png")
 	// Two renders: the page polls again and redraws, not only once.
-	f := runPagecheckTool(t, node, tool, "http://"+c.http+"/", shot, 2)
+	f := tool.Run(t, "http://"+c.http+"/", shot, 2)
 	st, ok := c.state(t)
 	if !ok {
 		t.Fatal("no /api/state")
 	}
+	var got pageState
+	if err := json.Unmarshal(f.State, &got); err != nil {
+		t.Fatalf("window.dashboardState: %v", err)
+	}
 
-	checkPageClean(t, f, "http://"+c.http)
-	checkPageShows(t, f.State, st, rows)
-	checkPageScreenshot(t, shot)
+	pagecheck.CheckClean(t, f, "http://"+c.http)
+	checkPageShows(t, &got, st, rows)
+	pagecheck.CheckScreenshot(t, shot)
 	stopAll(t, c)
 }
 
@@ -115,10 +114,7 @@ func dashboardDataset(minutes int) *dataset {
 // pageState is window.dashboardState (internal/dashboard/assets/dashboard.js):
 // what the page plotted and listed.
 type pageState struct {
-	Renders  int    `json:"renders"`
-	Failures int    `json:"failures"`
-	LastErr  string `json:"lastError"`
-	Ready    struct {
+	Ready struct {
 		OK bool `json:"ok"`
 	} `json:"ready"`
 	Views struct {
@@ -157,106 +153,6 @@ type pageOutcome struct {
 	Outcome string `json:"outcome"`
 	Reason  string `json:"reason"`
 	Count   int64  `json:"count"`
-}
-
-// pageFindings is what tools/pagecheck/check.mjs prints.
-type pageFindings struct {
-	State    *pageState `json:"state"`
-	Requests []struct {
-		URL     string `json:"url"`
-		Method  string `json:"method"`
-		Status  *int   `json:"status"`
-		Failure string `json:"failure"`
-	} `json:"requests"`
-	Console []struct {
-		Type     string `json:"type"`
-		Text     string `json:"text"`
-		Location string `json:"location"`
-	} `json:"console"`
-	PageErrors []string `json:"pageErrors"`
-	Error      string   `json:"error"`
-}
-
-// pagecheckTool finds node, Chromium and the installed tools/pagecheck, or
-// skips (fails with VIEWLOG_REQUIRE_BROWSER=1).
-func pagecheckTool(t *testing.T) (node, dir string) {
-	t.Helper()
-	unavailable := t.Skipf
-	if os.Getenv("VIEWLOG_REQUIRE_BROWSER") == "1" {
-		unavailable = t.Fatalf
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		unavailable("node not found: %v", err)
-	}
-	chromium := cmp.Or(os.Getenv("CHROMIUM"), "/usr/bin/chromium")
-	if _, err := os.Stat(chromium); err != nil {
-		unavailable("chromium not installed (apt-get install chromium): %v", err)
-	}
-	dir = filepath.Join(moduleRoot(), "tools", "pagecheck")
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "playwright-core", "package.json")); err != nil {
-		unavailable("playwright-core not installed (npm ci --prefix tools/pagecheck): %v", err)
-	}
-	return node, dir
-}
-
-func runPagecheckTool(t *testing.T, node, dir, pageURL, shot string, renders int) pageFindings {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, filepath.Join(dir, "check.mjs"), pageURL, shot, strconv.Itoa(renders))
-	cmd.Dir = dir
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	start := time.Now()
-	runErr := cmd.Run()
-	t.Logf("pagecheck took %v; screenshot %s", time.Since(start).Round(time.Millisecond), shot)
-	var f pageFindings
-	if err := json.Unmarshal(stdout.Bytes(), &f); err != nil {
-		t.Fatalf("pagecheck: %v; output not JSON: %v\nstdout: %s\nstderr: %s", runErr, err, stdout.Bytes(), stderr.Bytes())
-	}
-	if runErr != nil || f.Error != "" || f.State == nil {
-		t.Fatalf("pagecheck could not check the page: %v %s\nconsole: %+v\npage errors: %q\nstderr: %s", runErr, f.Error, f.Console, f.PageErrors, stderr.Bytes())
-	}
-	return f
-}
-
-// checkPageClean: every request went to the consumer and succeeded, and
-// the console shows no error or warning.
-func checkPageClean(t *testing.T, f pageFindings, server string) {
-	t.Helper()
-	origin, err := url.Parse(server)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var states int
-	for _, r := range f.Requests {
-		u, err := url.Parse(r.URL)
-		if err != nil || u.Scheme != origin.Scheme || u.Host != origin.Host {
-			t.Errorf("request outside the server: %s %s (failure %q)", r.Method, r.URL, r.Failure)
-			continue
-		}
-		if r.Failure != "" || (r.Status != nil && *r.Status >= 400) {
-			t.Errorf("%s %s: status %v, failure %q", r.Method, r.URL, r.Status, r.Failure)
-		}
-		if u.Path == "/api/state" {
-			states++
-		}
-	}
-	if states < 2 {
-		t.Errorf("the page asked for /api/state %d times, want at least 2 (it polls)", states)
-	}
-	for _, m := range f.Console {
-		if m.Type == "error" || m.Type == "warning" {
-			t.Errorf("console %s: %s (%s)", m.Type, m.Text, m.Location)
-		}
-	}
-	for _, e := range f.PageErrors {
-		t.Errorf("uncaught: %s", e)
-	}
-	if f.State.Failures != 0 || f.State.Renders < 2 {
-		t.Errorf("page: %d renders, %d failures (last: %s)", f.State.Renders, f.State.Failures, f.State.LastErr)
-	}
 }
 
 // checkPageShows compares what the page shows with the consumer's state,
@@ -412,22 +308,6 @@ func checkPageShows(t *testing.T, got *pageState, st consumer.State, rows []outR
 			t.Errorf("throughput point %d at %v: %v records/s, lag %v; not in /api/state's history", i, at, derefOr(tp.RecordsPerSecond[i]), derefOr(tp.Lag[i]))
 			break
 		}
-	}
-}
-
-func checkPageScreenshot(t *testing.T, path string) {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatalf("screenshot: %v", err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatalf("screenshot %s: %v", path, err)
-	}
-	if b := img.Bounds(); b.Dx() != 1280 || b.Dy() < 900 {
-		t.Errorf("screenshot is %dx%d, want 1280 wide and the full page", b.Dx(), b.Dy())
 	}
 }
 
