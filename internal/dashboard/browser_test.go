@@ -32,24 +32,16 @@ type state struct {
 		Reason string `json:"reason"`
 	} `json:"ready"`
 	Partitions []struct {
-		Partition   int     `json:"partition"`
-		Lag         int64   `json:"lag"`
-		Uncommitted int64   `json:"uncommitted"`
-		Committed   int64   `json:"committed"`
-		Watermark   *string `json:"watermark"`
-		Idle        bool    `json:"idle"`
-		OpenWindows int     `json:"open_windows"`
+		Partition   int        `json:"partition"`
+		Lag         int64      `json:"lag"`
+		Uncommitted int64      `json:"uncommitted"`
+		Committed   int64      `json:"committed"`
+		Watermark   *time.Time `json:"watermark"`
+		Idle        bool       `json:"idle"`
+		OpenWindows int        `json:"open_windows"`
 	} `json:"partitions"`
-	Totals struct {
-		Read            int64            `json:"read"`
-		Aggregated      int64            `json:"aggregated"`
-		Duplicate       int64            `json:"duplicate"`
-		Late            int64            `json:"late"`
-		UnknownCampaign int64            `json:"unknown_campaign"`
-		Rejected        int64            `json:"rejected"`
-		RejectedBy      map[string]int64 `json:"rejected_by"`
-	} `json:"totals"`
-	RecordsPerSecond float64 `json:"records_per_second"`
+	Totals           pagecheck.Totals `json:"totals"`
+	RecordsPerSecond float64          `json:"records_per_second"`
 	History          []struct {
 		Time             string  `json:"time"`
 		RecordsPerSecond float64 `json:"records_per_second"`
@@ -57,9 +49,9 @@ type state struct {
 	} `json:"history"`
 	Windows []window `json:"windows"`
 	Files   []struct {
-		Key       string `json:"key"`
-		WrittenAt string `json:"written_at"`
-		Rows      int    `json:"rows"`
+		Key       string    `json:"key"`
+		WrittenAt time.Time `json:"written_at"`
+		Rows      int       `json:"rows"`
 	} `json:"files"`
 }
 
@@ -69,54 +61,6 @@ type window struct {
 	WindowStart time.Time `json:"window_start"`
 	Count       int64     `json:"count"`
 	AvgDuration float64   `json:"avg_duration"`
-}
-
-// shown is window.dashboardState: what the page plotted and listed.
-type shown struct {
-	Time  string `json:"time"`
-	Ready struct {
-		OK     bool   `json:"ok"`
-		Reason string `json:"reason"`
-	} `json:"ready"`
-	RecordsPerSecond *float64 `json:"recordsPerSecond"`
-	Views            struct {
-		WindowStarts []time.Time `json:"windowStarts"`
-		Series       []struct {
-			CampaignID int      `json:"campaign_id"`
-			Counts     []*int64 `json:"counts"`
-		} `json:"series"`
-	} `json:"views"`
-	AvgDuration struct {
-		Campaigns []int      `json:"campaigns"`
-		Avg       []*float64 `json:"avg"`
-		Latest    []*float64 `json:"latest"`
-	} `json:"avgDuration"`
-	Throughput struct {
-		Times            []time.Time `json:"times"`
-		RecordsPerSecond []*float64  `json:"recordsPerSecond"`
-		Lag              []*int64    `json:"lag"`
-	} `json:"throughput"`
-	Partitions []struct {
-		Partition   int     `json:"partition"`
-		Lag         int64   `json:"lag"`
-		Uncommitted int64   `json:"uncommitted"`
-		Committed   int64   `json:"committed"`
-		Watermark   *string `json:"watermark"`
-		Idle        bool    `json:"idle"`
-		OpenWindows int     `json:"open_windows"`
-	} `json:"partitions"`
-	Outcomes []outcome `json:"outcomes"`
-	Files    []struct {
-		Key       string `json:"key"`
-		Rows      int    `json:"rows"`
-		WrittenAt string `json:"written_at"`
-	} `json:"files"`
-}
-
-type outcome struct {
-	Outcome string `json:"outcome"`
-	Reason  string `json:"reason"`
-	Count   int64  `json:"count"`
 }
 
 func TestDashboardInBrowser(t *testing.T) {
@@ -153,12 +97,8 @@ func TestDashboardInBrowser(t *testing.T) {
 			if err := json.Unmarshal(tc.states[len(tc.states)-1], &want); err != nil {
 				t.Fatal(err)
 			}
-			var got shown
-			if err := json.Unmarshal(f.State, &got); err != nil {
-				t.Fatalf("window.dashboardState: %v", err)
-			}
 			pagecheck.CheckClean(t, f, srv.URL)
-			checkShown(t, &got, want)
+			checkShown(t, f.State, want)
 			pagecheck.CheckScreenshot(t, shot)
 		})
 	}
@@ -166,7 +106,7 @@ func TestDashboardInBrowser(t *testing.T) {
 
 // checkShown compares what the page plotted with the state it was given,
 // recomputing here what each chart should hold.
-func checkShown(t *testing.T, got *shown, want state) {
+func checkShown(t *testing.T, got *pagecheck.Shown, want state) {
 	t.Helper()
 	if got.Time != want.Time || got.Ready.OK != want.Ready.OK || got.Ready.Reason != want.Ready.Reason {
 		t.Errorf("header: time %q ready %+v, want %q %+v", got.Time, got.Ready, want.Time, want.Ready)
@@ -240,26 +180,15 @@ func checkShown(t *testing.T, got *shown, want state) {
 		for i, p := range want.Partitions {
 			g := got.Partitions[i]
 			if g.Partition != p.Partition || g.Lag != p.Lag || g.Uncommitted != p.Uncommitted || g.Committed != p.Committed ||
-				!eqPtr(g.Watermark, p.Watermark) || g.Idle != p.Idle || g.OpenWindows != p.OpenWindows {
+				!eqTime(g.Watermark, p.Watermark) || g.Idle != p.Idle || g.OpenWindows != p.OpenWindows {
 				t.Errorf("partition row %d: %+v, want %+v", i, g, p)
 			}
 		}
 	}
 
 	// Outcomes: the totals, then each rejection reason under "rejected".
-	tot := want.Totals
-	wantOutcomes := []outcome{
-		{"read", "", tot.Read}, {"aggregated", "", tot.Aggregated}, {"duplicate", "", tot.Duplicate},
-		{"late", "", tot.Late}, {"unknown_campaign", "", tot.UnknownCampaign}, {"rejected", "", tot.Rejected},
-	}
-	var reasons []outcome
-	for r, n := range tot.RejectedBy {
-		reasons = append(reasons, outcome{"rejected", r, n})
-	}
-	slices.SortFunc(reasons, func(a, b outcome) int { return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Reason, b.Reason)) })
-	wantOutcomes = append(wantOutcomes, reasons...)
-	if !slices.Equal(got.Outcomes, wantOutcomes) {
-		t.Errorf("outcomes %+v\nwant %+v", got.Outcomes, wantOutcomes)
+	if want := pagecheck.WantOutcomes(want.Totals); !slices.Equal(got.Outcomes, want) {
+		t.Errorf("outcomes %+v\nwant %+v", got.Outcomes, want)
 	}
 
 	// Files, newest first as given.
@@ -267,7 +196,7 @@ func checkShown(t *testing.T, got *shown, want state) {
 		t.Errorf("files %d, want %d", len(got.Files), len(want.Files))
 	} else {
 		for i, f := range want.Files {
-			if g := got.Files[i]; g.Key != f.Key || g.Rows != f.Rows || g.WrittenAt != f.WrittenAt {
+			if g := got.Files[i]; g.Key != f.Key || g.Rows != f.Rows || !g.WrittenAt.Equal(f.WrittenAt) {
 				t.Errorf("file %d: %+v, want %+v", i, g, f)
 			}
 		}
@@ -357,6 +286,8 @@ func sortedKeys[V any](m map[int]V) []int {
 	slices.Sort(keys)
 	return keys
 }
+
+func eqTime(a, b *time.Time) bool { return (a == nil) == (b == nil) && (a == nil || a.Equal(*b)) }
 
 func eqPtr[T comparable](a, b *T) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
 

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"cmp"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"math"
@@ -60,13 +59,8 @@ func TestDashboardLive(t *testing.T) {
 	if !ok {
 		t.Fatal("no /api/state")
 	}
-	var got pageState
-	if err := json.Unmarshal(f.State, &got); err != nil {
-		t.Fatalf("window.dashboardState: %v", err)
-	}
-
 	pagecheck.CheckClean(t, f, "http://"+c.http)
-	checkPageShows(t, &got, st, rows)
+	checkPageShows(t, f.State, st, rows)
 	pagecheck.CheckScreenshot(t, shot)
 	stopAll(t, c)
 }
@@ -111,54 +105,10 @@ func dashboardDataset(minutes int) *dataset {
 	return d
 }
 
-// pageState is window.dashboardState (internal/dashboard/assets/dashboard.js):
-// what the page plotted and listed.
-type pageState struct {
-	Ready struct {
-		OK bool `json:"ok"`
-	} `json:"ready"`
-	Views struct {
-		WindowStarts []time.Time `json:"windowStarts"`
-		Series       []struct {
-			CampaignID int      `json:"campaign_id"`
-			Counts     []*int64 `json:"counts"`
-		} `json:"series"`
-	} `json:"views"`
-	AvgDuration struct {
-		Campaigns []int      `json:"campaigns"`
-		Avg       []*float64 `json:"avg"`
-		Latest    []*float64 `json:"latest"`
-	} `json:"avgDuration"`
-	Throughput struct {
-		Times            []time.Time `json:"times"`
-		RecordsPerSecond []*float64  `json:"recordsPerSecond"`
-		Lag              []*int64    `json:"lag"`
-	} `json:"throughput"`
-	Partitions []struct {
-		Partition   int        `json:"partition"`
-		Lag         int64      `json:"lag"`
-		Committed   int64      `json:"committed"`
-		Watermark   *time.Time `json:"watermark"`
-		OpenWindows int        `json:"open_windows"`
-	} `json:"partitions"`
-	Outcomes []pageOutcome `json:"outcomes"`
-	Files    []struct {
-		Key       string    `json:"key"`
-		Rows      int       `json:"rows"`
-		WrittenAt time.Time `json:"written_at"`
-	} `json:"files"`
-}
-
-type pageOutcome struct {
-	Outcome string `json:"outcome"`
-	Reason  string `json:"reason"`
-	Count   int64  `json:"count"`
-}
-
 // checkPageShows compares what the page shows with the consumer's state,
 // read after the page, and with the output as DuckDB reads it. Once every
 // window is written, everything but the throughput history stays as it is.
-func checkPageShows(t *testing.T, got *pageState, st consumer.State, rows []outRow) {
+func checkPageShows(t *testing.T, got *pagecheck.Shown, st consumer.State, rows []outRow) {
 	t.Helper()
 	if !got.Ready.OK || !st.Ready.OK {
 		t.Errorf("ready: page %v, /api/state %+v", got.Ready.OK, st.Ready)
@@ -248,19 +198,7 @@ func checkPageShows(t *testing.T, got *pageState, st consumer.State, rows []outR
 	// Records by outcome: the consumer's totals, each rejection reason
 	// under "rejected", most frequent first.
 	tot := st.Totals
-	want := []pageOutcome{
-		{"read", "", tot.Read}, {"aggregated", "", tot.Aggregated}, {"duplicate", "", tot.Duplicate},
-		{"late", "", tot.Late}, {"unknown_campaign", "", tot.UnknownCampaign}, {"rejected", "", tot.Rejected},
-	}
-	var reasons []pageOutcome
-	for r, n := range tot.RejectedBy {
-		reasons = append(reasons, pageOutcome{"rejected", r, n})
-	}
-	slices.SortFunc(reasons, func(a, b pageOutcome) int {
-		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Reason, b.Reason))
-	})
-	want = append(want, reasons...)
-	if !slices.Equal(got.Outcomes, want) {
+	if want := pagecheck.WantOutcomes(pagecheck.Totals(tot)); !slices.Equal(got.Outcomes, want) {
 		t.Errorf("outcomes %+v\nwant %+v", got.Outcomes, want)
 	}
 	if tot.Duplicate == 0 || tot.Late == 0 || tot.UnknownCampaign == 0 || len(tot.RejectedBy) < 5 {

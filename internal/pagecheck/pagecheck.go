@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -24,9 +25,8 @@ import (
 
 // Findings is what tools/pagecheck/check.mjs prints.
 type Findings struct {
-	// State is window.dashboardState after the last awaited render, for
-	// the caller to decode into what it compares.
-	State    json.RawMessage `json:"state"`
+	// State is window.dashboardState after the last awaited render.
+	State    *Shown `json:"state"`
 	Requests []struct {
 		URL          string `json:"url"`
 		Method       string `json:"method"`
@@ -47,6 +47,94 @@ type Findings struct {
 	Error string `json:"error"`
 
 	renders int // awaited
+}
+
+// Shown is window.dashboardState (internal/dashboard/assets/dashboard.js):
+// what the page plotted and listed, for a test to compare with the state
+// it served.
+type Shown struct {
+	Renders  int    `json:"renders"`
+	Failures int    `json:"failures"`
+	LastErr  string `json:"lastError"`
+	Time     string `json:"time"`
+	Ready    struct {
+		OK     bool   `json:"ok"`
+		Reason string `json:"reason"`
+	} `json:"ready"`
+	RecordsPerSecond *float64 `json:"recordsPerSecond"`
+	Views            struct {
+		WindowStarts []time.Time `json:"windowStarts"`
+		Series       []struct {
+			CampaignID int      `json:"campaign_id"`
+			Counts     []*int64 `json:"counts"`
+		} `json:"series"`
+	} `json:"views"`
+	AvgDuration struct {
+		Campaigns []int      `json:"campaigns"`
+		Avg       []*float64 `json:"avg"`
+		Latest    []*float64 `json:"latest"`
+	} `json:"avgDuration"`
+	Throughput struct {
+		Times            []time.Time `json:"times"`
+		RecordsPerSecond []*float64  `json:"recordsPerSecond"`
+		Lag              []*int64    `json:"lag"`
+	} `json:"throughput"`
+	Partitions []struct {
+		Partition   int        `json:"partition"`
+		Lag         int64      `json:"lag"`
+		Uncommitted int64      `json:"uncommitted"`
+		Committed   int64      `json:"committed"`
+		Watermark   *time.Time `json:"watermark"`
+		Idle        bool       `json:"idle"`
+		OpenWindows int        `json:"open_windows"`
+	} `json:"partitions"`
+	Outcomes []Outcome `json:"outcomes"`
+	Files    []struct {
+		Key       string    `json:"key"`
+		Rows      int       `json:"rows"`
+		WrittenAt time.Time `json:"written_at"`
+	} `json:"files"`
+}
+
+// Outcome is a row of the page's records-by-outcome table; Reason is set
+// for each rejection reason listed under "rejected".
+type Outcome struct {
+	Outcome string `json:"outcome"`
+	Reason  string `json:"reason"`
+	Count   int64  `json:"count"`
+}
+
+// Totals is /api/state's totals: where the records read went.
+type Totals struct {
+	Read            int64            `json:"read"`
+	Aggregated      int64            `json:"aggregated"`
+	Duplicate       int64            `json:"duplicate"`
+	Late            int64            `json:"late"`
+	UnknownCampaign int64            `json:"unknown_campaign"`
+	Rejected        int64            `json:"rejected"`
+	RejectedBy      map[string]int64 `json:"rejected_by"`
+}
+
+// WantOutcomes is the records-by-outcome table the page should show for
+// t: each total, then each rejection reason under "rejected", most
+// frequent first.
+func WantOutcomes(t Totals) []Outcome {
+	want := []Outcome{
+		{Outcome: "read", Count: t.Read},
+		{Outcome: "aggregated", Count: t.Aggregated},
+		{Outcome: "duplicate", Count: t.Duplicate},
+		{Outcome: "late", Count: t.Late},
+		{Outcome: "unknown_campaign", Count: t.UnknownCampaign},
+		{Outcome: "rejected", Count: t.Rejected},
+	}
+	var reasons []Outcome
+	for r, n := range t.RejectedBy {
+		reasons = append(reasons, Outcome{Outcome: "rejected", Reason: r, Count: n})
+	}
+	slices.SortFunc(reasons, func(a, b Outcome) int {
+		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Reason, b.Reason))
+	})
+	return append(want, reasons...)
 }
 
 // Tool is an installed tools/pagecheck with node and Chromium to run it.
@@ -118,7 +206,7 @@ func (tool Tool) Run(t testing.TB, pageURL, shot string, renders int) Findings {
 	if err := json.Unmarshal(stdout.Bytes(), &f); err != nil {
 		t.Fatalf("pagecheck: %v; output not JSON: %v\nstdout: %s\nstderr: %s", runErr, err, stdout.Bytes(), stderr.Bytes())
 	}
-	if runErr != nil || f.Error != "" || len(f.State) == 0 || string(f.State) == "null" {
+	if runErr != nil || f.Error != "" || f.State == nil {
 		t.Fatalf("pagecheck could not check the page: %v %s\nconsole: %+v\npage errors: %q\nstderr: %s", runErr, f.Error, f.Console, f.PageErrors, stderr.Bytes())
 	}
 	f.renders = renders
@@ -168,14 +256,7 @@ func CheckClean(t testing.TB, f Findings, server string) {
 	for _, e := range f.PageErrors {
 		t.Errorf("uncaught: %s", e)
 	}
-	var page struct {
-		Renders  int    `json:"renders"`
-		Failures int    `json:"failures"`
-		LastErr  string `json:"lastError"`
-	}
-	if err := json.Unmarshal(f.State, &page); err != nil {
-		t.Fatalf("window.dashboardState: %v", err)
-	}
+	page := f.State
 	if page.Failures != 0 || page.Renders < f.renders {
 		t.Errorf("page: %d renders, %d failures (last: %s); want %d renders", page.Renders, page.Failures, page.LastErr, f.renders)
 	}
