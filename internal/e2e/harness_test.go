@@ -432,3 +432,53 @@ func waitSettled(t *testing.T, partitions int, timeout time.Duration, running ..
 		return len(covered) == partitions
 	})
 }
+
+// groupCheckpoint is a partition's committed offset and the checkpoint the
+// consumer commits with it as offset metadata.
+type groupCheckpoint struct {
+	Offset           int64  `json:"-"`
+	Watermark        *int64 `json:"wm"`
+	Idle             bool   `json:"idle"`
+	AdvanceWatermark *int64 `json:"adv_wm"`
+	AdvanceAt        *int64 `json:"adv_at"`
+	// Additions are the campaign table reloads that apply from an offset
+	// of the partition.
+	Additions []json.RawMessage `json:"adds"`
+}
+
+// groupCheckpoints reads the group's committed checkpoints of topic's
+// partitions with one OffsetFetch, as the consumers do.
+func groupCheckpoints(t *testing.T, broker, group, topic string, partitions int) map[int]groupCheckpoint {
+	t.Helper()
+	parts := make([]int, partitions)
+	for i := range parts {
+		parts[i] = i
+	}
+	client := &kafka.Client{Addr: kafka.TCP(broker), Timeout: 10 * time.Second}
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+	defer cancel()
+	resp, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})
+	if err == nil {
+		err = resp.Error
+	}
+	if err != nil {
+		t.Fatalf("offset fetch: %v", err)
+	}
+	out := map[int]groupCheckpoint{}
+	for _, p := range resp.Topics[topic] {
+		if p.Error != nil {
+			t.Fatalf("offset fetch, partition %d: %v", p.Partition, p.Error)
+		}
+		if p.CommittedOffset < 0 {
+			continue
+		}
+		cp := groupCheckpoint{Offset: p.CommittedOffset}
+		if p.Metadata != "" {
+			if err := json.Unmarshal([]byte(p.Metadata), &cp); err != nil {
+				t.Fatalf("partition %d: metadata %q: %v", p.Partition, p.Metadata, err)
+			}
+		}
+		out[p.Partition] = cp
+	}
+	return out
+}

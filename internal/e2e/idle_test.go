@@ -743,58 +743,11 @@ func soleNetwork(t *testing.T, partOf map[int]int) (partition, network int) {
 	return 0, 0
 }
 
-// groupCheckpoint is a partition's committed offset and the checkpoint the
-// consumer commits with it as offset metadata.
-type groupCheckpoint struct {
-	Offset           int64
-	Watermark        *int64 `json:"wm"`
-	Idle             bool   `json:"idle"`
-	AdvanceWatermark *int64 `json:"adv_wm"`
-	AdvanceAt        *int64 `json:"adv_at"`
-}
-
 // covers reports whether the checkpoint finalizes every window ending at or
 // before end, by its watermark or by an idle advance.
 func (cp groupCheckpoint) covers(end time.Time) bool {
 	return (cp.Watermark != nil && *cp.Watermark >= end.UnixNano()) ||
 		(cp.AdvanceWatermark != nil && *cp.AdvanceWatermark >= end.UnixNano())
-}
-
-// groupCheckpoints reads the group's committed checkpoints of topic's
-// partitions with one OffsetFetch, as the consumers do.
-func groupCheckpoints(t *testing.T, broker, group, topic string, partitions int) map[int]groupCheckpoint {
-	t.Helper()
-	parts := make([]int, partitions)
-	for i := range parts {
-		parts[i] = i
-	}
-	client := &kafka.Client{Addr: kafka.TCP(broker), Timeout: 10 * time.Second}
-	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
-	defer cancel()
-	resp, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})
-	if err == nil {
-		err = resp.Error
-	}
-	if err != nil {
-		t.Fatalf("offset fetch: %v", err)
-	}
-	out := map[int]groupCheckpoint{}
-	for _, p := range resp.Topics[topic] {
-		if p.Error != nil {
-			t.Fatalf("offset fetch, partition %d: %v", p.Partition, p.Error)
-		}
-		if p.CommittedOffset < 0 {
-			continue
-		}
-		cp := groupCheckpoint{Offset: p.CommittedOffset}
-		if p.Metadata != "" {
-			if err := json.Unmarshal([]byte(p.Metadata), &cp); err != nil {
-				t.Fatalf("partition %d: metadata %q: %v", p.Partition, p.Metadata, err)
-			}
-		}
-		out[p.Partition] = cp
-	}
-	return out
 }
 
 // outputWatch reads every output file every 50 ms, to catch a file seen

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -10,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/segmentio/kafka-go"
 
 	"github.com/viewlog/viewlog/internal/storage/s3test"
 )
@@ -135,7 +132,7 @@ func TestS3Refusals(t *testing.T) {
 			// Nothing was written, so nothing may be committed: the
 			// group has no offset for any partition.
 			c.Kill()
-			if committed := groupOffsets(t, broker, good["CONSUMER_GROUP_ID"], topic, 3); len(committed) > 0 {
+			if committed := groupCheckpoints(t, broker, good["CONSUMER_GROUP_ID"], topic, 3); len(committed) > 0 {
 				t.Errorf("offsets committed with no window written: %v", committed)
 			}
 
@@ -147,28 +144,4 @@ func TestS3Refusals(t *testing.T) {
 			checkBucket(t, srv, bucket)
 		})
 	}
-}
-
-// groupOffsets returns the group's committed offsets of topic's partitions
-// that have one.
-func groupOffsets(t *testing.T, broker, group, topic string, partitions int) map[int]int64 {
-	t.Helper()
-	parts := make([]int, partitions)
-	for i := range parts {
-		parts[i] = i
-	}
-	client := &kafka.Client{Addr: kafka.TCP(broker), Timeout: 10 * time.Second}
-	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
-	defer cancel()
-	resp, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[int]int64{}
-	for _, p := range resp.Topics[topic] {
-		if p.CommittedOffset >= 0 {
-			out[p.Partition] = p.CommittedOffset
-		}
-	}
-	return out
 }
