@@ -90,18 +90,9 @@ func TestRejectedMessageIsReportedAndProducerContinues(t *testing.T) {
 		{"interval 1ms", Config{Interval: time.Millisecond, BatchSize: 10, Count: 90}, 6},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(3))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cluster.Close()
 			var logs bytes.Buffer
 			log := slog.New(slog.NewTextHandler(&logs, nil))
-			client, err := kafkaio.NewClient(kafkaio.ClientConfig{Brokers: cluster.ListenAddrs()}, log)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer client.Close()
+			cluster, client := newBroker(t, log)
 			newWriter := func(batchSize int, complete func([]kafka.Message, error)) Writer {
 				return &oversize{Writer: KafkaWriter(client, "views")(batchSize, complete)}
 			}
@@ -145,17 +136,8 @@ func (c *counting) WriteMessages(ctx context.Context, msgs ...kafka.Message) err
 // loses nothing: the records in flight are delivered before Run returns,
 // and every record generated is counted as sent or failed.
 func TestStopDeliversWhatIsInFlight(t *testing.T) {
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(3))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	client, err := kafkaio.NewClient(kafkaio.ClientConfig{Brokers: cluster.ListenAddrs()}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
+	cluster, client := newBroker(t, log)
 	var w *counting
 	newWriter := func(batchSize int, complete func([]kafka.Message, error)) Writer {
 		w = &counting{Writer: KafkaWriter(client, "views")(batchSize, complete)}
@@ -196,17 +178,8 @@ func TestReadyFollowsTheBroker(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits about 6 s for kafka-go to give up on a broker that is gone")
 	}
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(3))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	client, err := kafkaio.NewClient(kafkaio.ClientConfig{Brokers: cluster.ListenAddrs()}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
+	cluster, client := newBroker(t, log)
 	p := New(Config{Interval: 10 * time.Millisecond, BatchSize: 5}, log, KafkaWriter(client, "views"), NewGenerator(rand.New(rand.NewPCG(3, 4))), time.Now, nil)
 	if err := p.Ready(); err == nil {
 		t.Fatal("ready before anything was sent")
@@ -241,17 +214,8 @@ func TestReadyFollowsTheBroker(t *testing.T) {
 // At an interval the producer sends PRODUCER_BATCH_SIZE records per
 // interval, batches larger than its chunks included: never faster.
 func TestPaced(t *testing.T) {
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(3))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	client, err := kafkaio.NewClient(kafkaio.ClientConfig{Brokers: cluster.ListenAddrs()}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
+	cluster, client := newBroker(t, log)
 	for i, cfg := range []Config{
 		{Interval: 40 * time.Millisecond, BatchSize: 10, Count: 100},     // 10 batches
 		{Interval: 200 * time.Millisecond, BatchSize: 2500, Count: 5000}, // 2 batches of 3 chunks
@@ -360,4 +324,21 @@ func metricValues(t *testing.T, reg *prometheus.Registry, name string) map[strin
 		}
 	}
 	return vals
+}
+
+// newBroker starts an in-process broker that creates topics of 3
+// partitions on demand, and a client of it; both close when the test ends.
+func newBroker(t *testing.T, log *slog.Logger) (*kfake.Cluster, *kafkaio.Client) {
+	t.Helper()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	client, err := kafkaio.NewClient(kafkaio.ClientConfig{Brokers: cluster.ListenAddrs()}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	return cluster, client
 }
